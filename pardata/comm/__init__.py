@@ -1,0 +1,59 @@
+"""pardata's wire protocol: typed messages over length-prefixed frames.
+
+Layering: this package imports only ``pardata.serialize``, the standard
+library, tornado and msgpack. It never imports ``scheduler``, ``worker``,
+NumPy or pandas, and never unpickles a payload (``Serialized`` fields stay
+opaque), which is what lets a scheduler forward task payloads untouched.
+
+Modules, bottom to top: ``errors``; ``schema`` (Message base, ``@message``,
+registry, field type checks); ``messages`` (every message type, declared
+once); ``codec`` (message <-> frames); ``core`` (Limits, Comm and Listener
+ABCs); ``framing`` (frames over an IOStream); ``backends`` (scheme registry,
+addresses); ``tcp`` and ``inproc`` (transports); ``handshake`` and
+``connection`` (``connect``/``listen``); ``batched`` (``BatchedSend``).
+"""
+
+from . import inproc as _inproc  # noqa: F401  (registers inproc://)
+from . import tcp as _tcp  # noqa: F401  (registers tcp://)
+from .backends import Backend, get_backend, parse_address, register_backend, split_host_port
+from .batched import BatchedSend, unbatch
+from .codec import decode, encode
+from .connection import connect, listen
+from .core import Comm, Limits, Listener
+from .errors import CommClosedError, CommError, HandshakeError, ProtocolError
+from .handshake import AuthenticationError, Authenticator
+from .messages import PROTOCOL_VERSION, Batch, Error, Handshake, HandshakeReply, Heartbeat
+from .schema import Key, Message, message, registry
+
+__all__ = [
+    "AuthenticationError",
+    "Authenticator",
+    "Backend",
+    "Batch",
+    "BatchedSend",
+    "Comm",
+    "CommClosedError",
+    "CommError",
+    "Error",
+    "Handshake",
+    "HandshakeError",
+    "HandshakeReply",
+    "Heartbeat",
+    "Key",
+    "Limits",
+    "Listener",
+    "Message",
+    "PROTOCOL_VERSION",
+    "ProtocolError",
+    "connect",
+    "decode",
+    "encode",
+    "get_backend",
+    "listen",
+    "message",
+    "parse_address",
+    "register_backend",
+    "registry",
+    "split_host_port",
+    "unbatch",
+]
