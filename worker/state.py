@@ -296,10 +296,8 @@ class WorkerState:
             self._maybe_unneeded[ts] = None
 
     def _on_task_completed(self, ev: TaskCompleted) -> None:
-        ts = self._end_run(ev.key, ev.attempt)
+        ts = self._end_run(ev.key, ev.attempt, stored=True)
         if ts is None:
-            if (t := self.tasks.get(ev.key)) is None or t.state != "memory":
-                self._release_data(ev.key, tell_scheduler=False)
             return
         ts.nbytes, ts.type_name, ts.start, ts.stop = (
             ev.nbytes,
@@ -310,7 +308,7 @@ class WorkerState:
         self._recommend(ts, "memory")
 
     def _on_task_raised(self, ev: TaskRaised) -> None:
-        ts = self._end_run(ev.key, ev.attempt)
+        ts = self._end_run(ev.key, ev.attempt, stored=False)
         if ts is None:
             return
         ts.exception, ts.traceback, ts.start, ts.stop = (
@@ -321,18 +319,21 @@ class WorkerState:
         )
         self._recommend(ts, "error")
 
-    def _end_run(self, key: Key, attempt: int) -> WorkerTask | None:
-        """Close the run of ``attempt``; return its task if the result applies."""
-        if self.running.get(key) != attempt:
-            self.stale_completions += 1  # not a run we started, or reported twice
-            return None
-        del self.running[key]
-        ts = self.tasks[key]
-        if ts.state == "executing" and ts.attempt == attempt:
-            return ts
+    def _end_run(self, key: Key, attempt: int, *, stored: bool) -> WorkerTask | None:
+        """Close the run of ``attempt``; return its task if the result applies.
+
+        Otherwise count it stale and, if the server ``stored`` a value for it,
+        drop that value unless the key's current value is in memory.
+        """
+        ts = self.tasks.get(key)
+        if self.running.get(key) == attempt:
+            del self.running[key]
+            assert ts is not None
+            if ts.state == "executing" and ts.attempt == attempt:
+                return ts
+            self._after_operation(ts)
         self.stale_completions += 1
-        self._after_operation(ts)
-        if ts.state != "memory":
+        if stored and (ts is None or ts.state != "memory"):
             self._release_data(key, tell_scheduler=False)
         return None
 
@@ -592,17 +593,17 @@ class WorkerState:
     def _ensure_communicating(self) -> None:
         if not self.paused:
             skipped = []
-            while (
-                self._fetch
-                and len(self.transfers) < self.max_incoming_transfers
-                and (not self.transfers or self.incoming_nbytes < self.incoming_bytes_limit)
-            ):
+            while self._fetch and len(self.transfers) < self.max_incoming_transfers:
                 entry = heapq.heappop(self._fetch)
                 ts = self._live(entry, "fetch")
                 if ts is None:
                     continue
                 free = [p for p in ts.who_has if p not in self.transfers]
-                if not free or self.is_busy(ts.key):
+                fits = (
+                    self.incoming_nbytes + self._nbytes(ts) <= self.incoming_bytes_limit
+                    or not self.transfers  # one transfer may always start
+                )
+                if not free or not fits or self.is_busy(ts.key):
                     skipped.append(entry)
                     continue
                 self._start_transfer(min(free), ts)

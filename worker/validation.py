@@ -131,10 +131,12 @@ def _validate_no_idle_capacity(ws: WorkerState) -> None:
         for ts in ws.tasks.values():
             if ts.state == "ready":
                 assert ws.is_busy(ts.key), ("ready task left idle", ts)
-    room = len(ws.transfers) < ws.max_incoming_transfers and (
-        not ws.transfers or ws.incoming_nbytes < ws.incoming_bytes_limit
-    )
-    if room:
-        for ts in ws.tasks.values():
-            if ts.state == "fetch" and not ws.is_busy(ts.key):
+    if len(ws.transfers) >= ws.max_incoming_transfers:
+        return
+    for ts in ws.tasks.values():
+        if ts.state == "fetch" and not ws.is_busy(ts.key):
+            fits = not ws.transfers or (
+                ws.incoming_nbytes + ws._nbytes(ts) <= ws.incoming_bytes_limit
+            )
+            if fits:
                 assert ts.who_has <= ws.transfers.keys(), ("fetch left idle", ts)
