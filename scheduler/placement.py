@@ -1,0 +1,182 @@
+"""Where tasks run: worker choice by estimated start time, and work-stealing plans.
+
+Pure functions over a `SchedulerState`; they read it and return a decision, and never
+mutate it. The estimate of when a task could start on worker `ws` is
+
+    ws.occupancy / ws.nthreads                  (work already queued there, per thread)
+  + bytes of inputs ws lacks / bandwidth        (transfer)
+  + transfer_latency * number of inputs it lacks
+
+and ties go to the worker holding fewer bytes, then to the one that joined first.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .records import SchedulerTask, SchedulerWorker
+
+if TYPE_CHECKING:
+    from .state import SchedulerState
+
+
+def resources_free(ws: SchedulerWorker, needs) -> bool:
+    """Whether `ws` has `needs` available right now (not held by running tasks)."""
+    have, used = ws.resources, ws.used_resources
+    for name, amount in needs.items():
+        if have.get(name, 0) - used.get(name, 0) < amount:
+            return False
+    return True
+
+
+def resources_possible(ws: SchedulerWorker, needs) -> bool:
+    """Whether `ws` could ever run a task with `needs`."""
+    have = ws.resources
+    return all(have.get(name, 0) >= amount for name, amount in needs.items())
+
+
+def valid_workers(state: SchedulerState, ts: SchedulerTask) -> list | None:
+    """Workers allowed to take `ts` now, or None if it has no restrictions."""
+    if ts.workers is None and ts.resources is None:
+        return None
+    if ts.workers is not None:
+        pool = [state.workers[n] for n in ts.workers if n in state.workers]
+        pool = [ws for ws in pool if not ws.paused]
+    else:
+        pool = list(state._running)
+    if ts.resources:
+        pool = [ws for ws in pool if resources_free(ws, ts.resources)]
+    return pool
+
+
+def may_run_on(ts: SchedulerTask, ws: SchedulerWorker) -> bool:
+    if ts.workers is not None and ws.name not in ts.workers:
+        return False
+    return not ts.resources or resources_free(ws, ts.resources)
+
+
+def decide_worker(state: SchedulerState, ts: SchedulerTask) -> SchedulerWorker | None:
+    """The running worker where `ts` would start soonest, or None if there is none."""
+    valid = valid_workers(state, ts)
+    if valid is not None and not valid:
+        return None
+    if not ts.dependencies:
+        if valid is not None:
+            candidates = valid
+        else:
+            candidates = state._idle or state._running
+        return min(candidates, key=_load_key, default=None)
+
+    held: dict = {}
+    nheld: dict = {}
+    total = 0
+    for dep in ts.dependencies:
+        nb = dep.nbytes if dep.nbytes > 0 else 0
+        total += nb
+        for ws in dep.who_has:
+            held[ws] = held.get(ws, 0) + nb
+            nheld[ws] = nheld.get(ws, 0) + 1
+    if valid is None:
+        candidates = [ws for ws in held if not ws.paused]
+        for ws in state._idle:  # one idle worker competes with the holders
+            if ws not in held:
+                candidates.append(ws)
+            break
+        if not candidates:
+            candidates = state._running
+    else:
+        allowed = set(valid)
+        candidates = [ws for ws in held if ws in allowed]
+        for ws in valid:
+            if ws not in held and len(ws.processing) < ws.nthreads:
+                candidates.append(ws)
+                break
+        if not candidates:
+            candidates = valid
+
+    ndeps = len(ts.dependencies)
+    bandwidth = state.bandwidth
+    latency = state.transfer_latency
+
+    def objective(ws: SchedulerWorker) -> tuple:
+        start = (
+            ws.occupancy / ws.nthreads
+            + (total - held.get(ws, 0)) / bandwidth
+            + (ndeps - nheld.get(ws, 0)) * latency
+        )
+        return (start, ws.nbytes, ws.seq)
+
+    return min(candidates, key=objective, default=None)
+
+
+def _load_key(ws: SchedulerWorker) -> tuple:
+    return (ws.occupancy / ws.nthreads, len(ws.processing) / ws.nthreads, ws.nbytes, ws.seq)
+
+
+def transfer_time(state: SchedulerState, ts: SchedulerTask, ws: SchedulerWorker) -> float:
+    """Seconds to bring the inputs of `ts` that `ws` lacks."""
+    nbytes = 0
+    n = 0
+    for dep in ts.dependencies:
+        if ws not in dep.who_has:
+            nbytes += dep.nbytes if dep.nbytes > 0 else 0
+            n += 1
+    return nbytes / state.bandwidth + n * state.transfer_latency
+
+
+def plan_steals(state: SchedulerState, thieves) -> list:
+    """Pick (task, victim, thief) moves from saturated workers to idle `thieves`.
+
+    A task is worth moving when it would start on the thief (after fetching its inputs)
+    sooner than it would start on the victim. Candidates are the victim's lowest-priority
+    tasks beyond its thread count, which it has most likely not started; the two-phase
+    `RequestSteal` lets the victim refuse if it has.
+    """
+    victims = [ws for ws in state._saturated if ws.occupancy > 0]
+    if not victims:
+        return []
+    outgoing: dict = {}
+    for ts in state._steals:
+        outgoing[ts.processing_on] = outgoing.get(ts.processing_on, 0) + 1
+    plans: list = []
+    planned: set = set()
+    shed: dict = {}  # victim -> seconds of work planned away from it in this call
+
+    def victim_load(ws: SchedulerWorker) -> tuple:
+        return ((ws.occupancy - shed.get(ws, 0.0)) / ws.nthreads, -ws.seq)
+
+    for thief in thieves:
+        if thief.paused or state.workers.get(thief.name) is not thief:
+            continue
+        capacity = thief.nthreads - len(thief.processing) - thief.incoming
+        gained = 0.0
+        while capacity > 0 and victims:
+            victim = max(victims, key=victim_load)
+            spare = len(victim.processing) - outgoing.get(victim, 0) - victim.nthreads
+            ts = _last_stealable(victim, thief, planned, state._steals) if spare > 0 else None
+            if ts is None:
+                victims.remove(victim)
+                continue
+            duration = victim.processing[ts]
+            wait_on_victim = (victim.occupancy - shed.get(victim, 0.0) - duration) / victim.nthreads
+            start_on_thief = (thief.occupancy + gained) / thief.nthreads + transfer_time(state, ts, thief)
+            if start_on_thief >= wait_on_victim:
+                victims.remove(victim)
+                continue
+            plans.append((ts, victim, thief))
+            planned.add(ts)
+            outgoing[victim] = outgoing.get(victim, 0) + 1
+            gained += duration
+            shed[victim] = shed.get(victim, 0.0) + duration
+            capacity -= 1
+    return plans
+
+
+def _last_stealable(victim: SchedulerWorker, thief: SchedulerWorker, planned: set, in_flight) -> SchedulerTask | None:
+    best = None
+    for ts in victim.processing:
+        if ts in planned or ts in in_flight or not may_run_on(ts, thief):
+            continue
+        if best is None or ts.priority > best.priority:
+            best = ts
+    return best

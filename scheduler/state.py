@@ -1,0 +1,619 @@
+"""`SchedulerState`: the central scheduler as a pure state machine.
+
+`state.handle(*events) -> list[SchedulerCommand]` is the only entry point. There are no
+sockets, clocks, threads or randomness inside: the server turns messages into events,
+sends the commands back out, and feeds a `Tick(now)` periodically. Every decision is
+deterministic, so a recorded event log replays to the same commands.
+
+Task states
+    released    known (with its lineage), not in memory, not scheduled
+    waiting     needed; some inputs are not in memory yet
+    queued      a root task (no inputs, no restrictions), ready, held at the scheduler
+                until a worker has a free slot
+    no-worker   ready, but no connected worker satisfies its restrictions right now
+    processing  sent to one worker (`Execute`) under an attempt id
+    memory      held by one or more workers
+    erred       failed (it raised, its workers kept dying, or an input failed)
+    forgotten   dropped: nothing wants it and nothing downstream could need it again
+
+Policy
+    *Reference counting.* A task is needed while a client wants it or a dependent in an
+    active state (waiting, queued, no-worker, processing) still needs its result. A
+    result nobody needs is freed on its workers (`FreeKeys`); the task stays `released`
+    while a dependent exists, so a lost result can be recomputed from lineage, and is
+    forgotten when its last dependent is.
+
+    *Placement.* A ready task goes to the worker where it would start soonest: queued
+    work per thread plus the transfer time of the inputs it lacks (see `placement`).
+    Candidates are the workers holding its inputs plus one idle worker; `workers=` and
+    `resources=` restrictions filter them, and resources are held while a task runs.
+
+    *Memory-aware queuing.* Root tasks wait in `queued` and are released in priority
+    order, only into free slots (`ceil(worker_saturation * nthreads)` tasks per worker),
+    so workers do not load far more input than they can reduce. With
+    `worker_saturation=inf` root tasks are placed like any other task.
+
+    *Work stealing.* On `Tick`, and when a worker runs short of work while nothing is
+    queued, tasks beyond a saturated worker's thread count move to idle workers when
+    they would start sooner there. The move is two-phase (`RequestSteal`, answered by
+    `StealConfirmed` or `StealRefused`) so a task that already started is never run
+    twice.
+
+    *Failures.* Every `Execute` has a fresh attempt id (monotonic across the whole
+    state); a completion quoting another attempt, or from a worker the task is not
+    assigned to, is dropped and counted in `stale_messages`. A task that raises is
+    retried while it has `retries` left; then it and everything downstream is erred. A
+    dead worker's running tasks are rescheduled and the keys only it held are recomputed;
+    a task whose workers died `allowed_failures` times is erred with a `KilledWorker`
+    reason naming the task and the workers. Workers silent for `heartbeat_timeout`
+    seconds are removed on `Tick`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections import deque
+
+from . import placement
+from .commands import (
+    CancelExecution,
+    CloseWorker,
+    Execute,
+    FreeKeys,
+    ReportCancelled,
+    RequestSteal,
+    SchedulerCommand,
+)
+from .events import (
+    CancelRequested,
+    ClientLeft,
+    ClientReleasedKeys,
+    DataScattered,
+    GraphSubmitted,
+    KeysDropped,
+    KeysReplicated,
+    SchedulerEvent,
+    StealConfirmed,
+    StealRefused,
+    TaskErred,
+    TaskFinished,
+    TaskMissingDependency,
+    Tick,
+    WorkerHeartbeat,
+    WorkerJoined,
+    WorkerLeft,
+)
+from .queries import QueriesMixin
+from .records import (
+    ALL_STATES,
+    ERRED,
+    MEMORY,
+    NO_WORKER,
+    PROCESSING,
+    QUEUED,
+    RELEASED,
+    WAITING,
+    SchedulerTask,
+    SchedulerWorker,
+)
+from .submission import SubmissionMixin
+from .transitions import TransitionsMixin
+
+
+class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
+    """All the scheduler knows, and the rules that change it. See the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        worker_saturation: float = 1.1,
+        allowed_failures: int = 3,
+        heartbeat_timeout: float = 60.0,
+        work_stealing: bool = True,
+        bandwidth: float = 100e6,
+        transfer_latency: float = 1e-3,
+        default_task_duration: float = 0.5,
+        log_length: int = 100_000,
+        validate: bool = False,
+    ):
+        if not worker_saturation > 0:
+            raise ValueError(f"worker_saturation must be > 0, got {worker_saturation!r}")
+        self.worker_saturation = worker_saturation
+        self.allowed_failures = allowed_failures
+        self.heartbeat_timeout = heartbeat_timeout
+        self.work_stealing = work_stealing
+        self.bandwidth = bandwidth
+        self.transfer_latency = transfer_latency
+        self.default_task_duration = default_task_duration
+        self.validate_every_handle = validate
+
+        self.tasks: dict = {}  # key -> SchedulerTask
+        self.workers: dict = {}  # name -> SchedulerWorker
+        self.clients: dict = {}  # client -> {SchedulerTask: None} it wants
+        self.unrunnable: dict = {}  # tasks in no-worker, {ts: None}
+        self.stale_messages = 0
+        self.now = 0.0
+
+        self._counts = dict.fromkeys(ALL_STATES, 0)
+        self._durations: dict = {}  # task prefix -> estimated seconds
+        self._running: dict = {}  # workers not paused, {ws: None}
+        self._idle: dict = {}  # running workers with a free thread
+        self._saturated: dict = {}  # workers holding more tasks than threads
+        self._steals: dict = {}  # task -> thief, while a RequestSteal is unanswered
+        self._queue: list = []  # heap of (priority, token, ts) for queued tasks
+        self._queue_token = 0
+        self._queue_dirty = False  # tasks were queued: offer them to every worker
+        self._unrunnable_dirty = False  # workers or resources appeared: retry no-worker
+        self._freed: dict = {}  # workers whose load dropped during this event
+        self._recs: dict = {}
+        self._out: list = []
+        self._pending_free: dict = {}  # worker name -> [keys], coalesced FreeKeys
+        self._log: deque = deque(maxlen=log_length)
+        self._stimulus = 0
+        self._attempts = 0
+        self._task_seq = 0
+        self._worker_seq = 0
+        self._generation = 0
+
+        self._table = self._transition_table()
+        self._handlers = {
+            WorkerJoined: self._on_worker_joined,
+            WorkerLeft: self._on_worker_left,
+            WorkerHeartbeat: self._on_heartbeat,
+            Tick: self._on_tick,
+            GraphSubmitted: self._on_graph_submitted,
+            ClientReleasedKeys: self._on_client_released,
+            ClientLeft: self._on_client_left,
+            CancelRequested: self._on_cancel_requested,
+            DataScattered: self._on_data_scattered,
+            TaskFinished: self._on_task_finished,
+            TaskErred: self._on_task_erred,
+            TaskMissingDependency: self._on_missing_dependency,
+            StealConfirmed: self._on_steal_confirmed,
+            StealRefused: self._on_steal_refused,
+            KeysReplicated: self._on_keys_replicated,
+            KeysDropped: self._on_keys_dropped,
+        }
+
+    @property
+    def queuing(self) -> bool:
+        return math.isfinite(self.worker_saturation)
+
+    # --- entry point -----------------------------------------------------------------
+
+    def handle(self, *events: SchedulerEvent) -> list[SchedulerCommand]:
+        """Apply events in order; return the commands to send, in order."""
+        out = self._out = []
+        for event in events:
+            handler = self._handlers.get(type(event))
+            if handler is None:
+                raise TypeError(f"not a scheduler event: {event!r}")
+            self._stimulus += 1
+            self._log.append(("event", self._stimulus, event))
+            now = getattr(event, "now", None)
+            if now is not None and now > self.now:
+                self.now = now
+            handler(event)
+            self._settle()
+        self._flush_frees()
+        if self.validate_every_handle:
+            self.validate()
+        return out
+
+    def _emit(self, command: SchedulerCommand) -> None:
+        worker = getattr(command, "worker", None)
+        if worker is not None and worker in self._pending_free:
+            self._flush_frees(worker)  # keep per-worker order: frees before what follows
+        self._out.append(command)
+        self._log.append(("command", self._stimulus, command))
+
+    def _free(self, ws: SchedulerWorker, key) -> None:
+        if self.workers.get(ws.name) is ws:
+            self._pending_free.setdefault(ws.name, []).append(key)
+
+    def _flush_frees(self, worker: str | None = None) -> None:
+        names = [worker] if worker is not None else list(self._pending_free)
+        for name in names:
+            keys = self._pending_free.pop(name)
+            command = FreeKeys(name, tuple(keys))
+            self._out.append(command)
+            self._log.append(("command", self._stimulus, command))
+
+    def _stale(self, event: SchedulerEvent, key, why: str) -> None:
+        self.stale_messages += 1
+        self._log.append(("stale", self._stimulus, key, why))
+
+    def _settle(self) -> None:
+        """Drain recommendations, then offer freed capacity to queued and parked work."""
+        recs = self._recs
+        while True:
+            while recs:
+                ts, (finish, kwargs) = recs.popitem()
+                self._transition(ts, finish, **kwargs)
+            if self._unrunnable_dirty:
+                self._unrunnable_dirty = False
+                if self.unrunnable:
+                    self._retry_unrunnable()
+            if self._counts[QUEUED] and (self._queue_dirty or self._freed):
+                self._fill_slots()
+            elif self.work_stealing and self._freed and self._saturated:
+                self._steal_for([ws for ws in self._freed if ws in self._idle])
+            self._queue_dirty = False
+            self._freed.clear()
+            if not recs:
+                return
+
+    # --- workers ---------------------------------------------------------------------
+
+    def _slots_for(self, nthreads: int) -> float:
+        if not self.queuing:
+            return math.inf
+        return max(math.ceil(self.worker_saturation * nthreads), 1)
+
+    def _on_worker_joined(self, ev: WorkerJoined) -> None:
+        old = self.workers.get(ev.worker)
+        if old is not None:
+            self._remove_worker(old, "replaced by a new worker of the same name", graceful=False)
+            self._settle()
+        self._worker_seq += 1
+        nthreads = max(int(ev.nthreads), 1)
+        ws = SchedulerWorker(
+            ev.worker, self._worker_seq, nthreads, ev.memory_limit, ev.resources, ev.now, self._slots_for(nthreads)
+        )
+        self.workers[ws.name] = ws
+        self._running[ws] = None
+        self._update_load(ws)
+        self._queue_dirty = True
+        self._unrunnable_dirty = True
+
+    def _on_worker_left(self, ev: WorkerLeft) -> None:
+        ws = self.workers.get(ev.worker)
+        if ws is not None:
+            self._remove_worker(ws, ev.reason, graceful=ev.graceful)
+
+    def _on_heartbeat(self, ev: WorkerHeartbeat) -> None:
+        ws = self.workers.get(ev.worker)
+        if ws is None:
+            self._stale(ev, None, f"heartbeat from unknown worker {ev.worker!r}")
+            return
+        ws.last_seen = max(ws.last_seen, ev.now)
+        ws.managed_bytes = ev.managed_bytes
+        ws.process_bytes = ev.process_bytes
+        if ev.paused != ws.paused:
+            ws.paused = ev.paused
+            if ws.paused:
+                self._running.pop(ws, None)
+            else:
+                self._running[ws] = None
+                self._queue_dirty = True
+                self._unrunnable_dirty = True
+            self._update_load(ws)
+
+    def _on_tick(self, ev: Tick) -> None:
+        for ws in list(self.workers.values()):
+            silent = ev.now - ws.last_seen
+            if silent > self.heartbeat_timeout:
+                reason = f"no heartbeat for {silent:.1f}s (heartbeat_timeout={self.heartbeat_timeout}s)"
+                self._emit(CloseWorker(ws.name, reason))
+                self._remove_worker(ws, reason, graceful=False)
+        self._settle()
+        if self.work_stealing and not self._counts[QUEUED]:
+            self._steal_for(list(self._idle))
+
+    def _remove_worker(self, ws: SchedulerWorker, reason: str, graceful: bool) -> None:
+        del self.workers[ws.name]
+        for index in (self._running, self._idle, self._saturated, self._freed):
+            index.pop(ws, None)
+        self._pending_free.pop(ws.name, None)
+        # Forget its data first, so no placement below counts it as a holder.
+        for ts in ws.has_what:
+            del ts.who_has[ws]
+            if not ts.who_has and ts.state == MEMORY:
+                self._rec(ts, RELEASED)
+        ws.has_what = {}
+        ws.nbytes = 0
+        for ts in list(ws.processing):
+            self._unassign(ts, cancel=False)
+            if not graceful:
+                ts.killed_on += (ws.name,)
+            if not graceful and len(ts.killed_on) >= self.allowed_failures:
+                self._transition(ts, ERRED, kind="killed-worker", reason=_killed_worker_reason(ts, ws.name, reason))
+            else:
+                self._transition(ts, WAITING)
+
+    def _update_load(self, ws: SchedulerWorker) -> None:
+        if self.workers.get(ws.name) is not ws:
+            return
+        n = len(ws.processing)
+        if n < ws.nthreads and not ws.paused:
+            self._idle[ws] = None
+        else:
+            self._idle.pop(ws, None)
+        if n > ws.nthreads:
+            self._saturated[ws] = None
+        else:
+            self._saturated.pop(ws, None)
+
+    def _seen(self, name: str, now: float) -> SchedulerWorker | None:
+        ws = self.workers.get(name)
+        if ws is not None and now > ws.last_seen:
+            ws.last_seen = now
+        return ws
+
+    # --- assignment ------------------------------------------------------------------
+
+    def _placement(self, ts: SchedulerTask) -> tuple:
+        if self.queuing and not ts.dependencies and ts.workers is None and ts.resources is None:
+            return QUEUED, None
+        ws = placement.decide_worker(self, ts)
+        if ws is None:
+            return NO_WORKER, None
+        return PROCESSING, ws
+
+    def _assign(self, ts: SchedulerTask, ws: SchedulerWorker) -> None:
+        duration = self._durations.get(ts.prefix, self.default_task_duration)
+        ws.processing[ts] = duration
+        ws.occupancy += duration
+        ts.processing_on = ws
+        self._attempts += 1
+        ts.attempt = self._attempts
+        if ts.resources:
+            used = ws.used_resources
+            for name, amount in ts.resources.items():
+                used[name] = used.get(name, 0) + amount
+        self._update_load(ws)
+        deps = ts.dependencies
+        who_has = {dep.key: tuple(w.name for w in dep.who_has) for dep in deps}
+        nbytes = {dep.key: dep.nbytes for dep in deps}
+        self._emit(Execute(ws.name, ts.key, ts.attempt, ts.payload, ts.priority, who_has, nbytes, ts.resources))
+
+    def _unassign(self, ts: SchedulerTask, cancel: bool) -> None:
+        ws = ts.processing_on
+        ws.occupancy -= ws.processing.pop(ts)
+        if not ws.processing:
+            ws.occupancy = 0.0  # no float drift on an idle worker
+        if ts.resources:
+            used = ws.used_resources
+            for name, amount in ts.resources.items():
+                used[name] -= amount
+            self._unrunnable_dirty = True
+        ts.processing_on = None
+        thief = self._steals.pop(ts, None)
+        if thief is not None:
+            thief.incoming -= 1
+        if self.workers.get(ws.name) is ws:
+            if cancel:
+                self._emit(CancelExecution(ws.name, ts.key, ts.attempt))
+            self._update_load(ws)
+            self._freed[ws] = None
+
+    def _learn_duration(self, prefix: str, duration: float) -> None:
+        if duration is None or duration < 0:
+            return
+        old = self._durations.get(prefix)
+        self._durations[prefix] = duration if old is None else 0.5 * old + 0.5 * duration
+
+    # --- queue, no-worker, stealing ----------------------------------------------------
+
+    def _push_queue(self, ts: SchedulerTask) -> None:
+        self._queue_token += 1
+        ts.queue_token = self._queue_token
+        heapq.heappush(self._queue, (ts.priority, self._queue_token, ts))
+        self._queue_dirty = True
+
+    def _pop_queue(self) -> SchedulerTask | None:
+        queue = self._queue
+        while queue:
+            _, token, ts = heapq.heappop(queue)
+            if ts.state == QUEUED and ts.queue_token == token:
+                return ts
+        return None
+
+    def _fill_slots(self) -> None:
+        """Send queued root tasks, best priority first, into free worker slots."""
+        workers = list(self._running) if self._queue_dirty else [ws for ws in self._freed if ws in self._running]
+        for ws in workers:
+            free = ws.slots - len(ws.processing)
+            while free > 0:
+                ts = self._pop_queue()
+                if ts is None:
+                    return
+                self._transition(ts, PROCESSING, worker=ws)
+                free -= 1
+        if len(self._queue) > 2 * self._counts[QUEUED] + 1024:
+            self._queue = [e for e in self._queue if e[2].state == QUEUED and e[2].queue_token == e[1]]
+            heapq.heapify(self._queue)
+
+    def _retry_unrunnable(self) -> None:
+        for ts in sorted(self.unrunnable, key=_priority_key):
+            self._transition(ts, PROCESSING)
+
+    def _steal_for(self, thieves: list) -> None:
+        for ts, victim, thief in placement.plan_steals(self, thieves):
+            self._steals[ts] = thief
+            thief.incoming += 1
+            self._emit(RequestSteal(victim.name, ts.key, ts.attempt))
+
+    # --- events from workers about tasks -----------------------------------------------
+
+    def _current(self, ev, ws: SchedulerWorker | None) -> SchedulerTask | None:
+        """The task `ev` is about, if `ev` quotes its current attempt on `ws`; else None."""
+        ts = self.tasks.get(ev.key)
+        if ts is None:
+            self._stale(ev, ev.key, "unknown key")
+        elif ws is None:
+            self._stale(ev, ev.key, f"unknown worker {ev.worker!r}")
+        elif ts.state != PROCESSING or ts.processing_on is not ws:
+            self._stale(ev, ev.key, f"not processing on {ev.worker!r} (state {ts.state})")
+        elif ts.attempt != ev.attempt:
+            self._stale(ev, ev.key, f"attempt {ev.attempt} is not the current attempt {ts.attempt}")
+        else:
+            return ts
+        return None
+
+    def _on_task_finished(self, ev: TaskFinished) -> None:
+        ws = self._seen(ev.worker, ev.now)
+        ts = self._current(ev, ws)
+        if ts is None:
+            # A stale result the scheduler does not track must not leak on the worker.
+            known = self.tasks.get(ev.key)
+            if ws is not None and (known is None or (ws not in known.who_has and known.processing_on is not ws)):
+                self._free(ws, ev.key)
+            return
+        self._transition(ts, MEMORY, worker=ws, nbytes=ev.nbytes, duration=ev.duration)
+
+    def _on_task_erred(self, ev: TaskErred) -> None:
+        ws = self._seen(ev.worker, ev.now)
+        ts = self._current(ev, ws)
+        if ts is None:
+            return
+        self._unassign(ts, cancel=False)
+        if ts.retries > 0:
+            ts.retries -= 1
+            self._transition(ts, WAITING)
+        else:
+            self._transition(
+                ts,
+                ERRED,
+                kind="raised",
+                reason=f"task {ts.key!r} raised an exception on worker {ev.worker!r}",
+                exception=ev.exception,
+                traceback=ev.traceback,
+            )
+
+    def _on_missing_dependency(self, ev: TaskMissingDependency) -> None:
+        ws = self._seen(ev.worker, ev.now)
+        ts = self._current(ev, ws)
+        if ts is None:
+            return
+        self._unassign(ts, cancel=False)
+        dep = self.tasks.get(ev.missing)
+        holder = self.workers.get(ev.holder)
+        if dep is not None and holder is not None and holder in dep.who_has:
+            self._drop_replica(dep, holder)
+        self._transition(ts, WAITING)
+
+    def _drop_replica(self, ts: SchedulerTask, ws: SchedulerWorker) -> None:
+        del ts.who_has[ws]
+        del ws.has_what[ts]
+        ws.nbytes -= max(ts.nbytes, 0)
+        self._free(ws, ts.key)
+        if not ts.who_has and ts.state == MEMORY:
+            self._transition(ts, RELEASED)
+
+    def _on_steal_confirmed(self, ev: StealConfirmed) -> None:
+        ws = self._seen(ev.worker, ev.now)
+        ts = self._current(ev, ws)
+        if ts is None:
+            return
+        thief = self._steals.get(ts)
+        self._unassign(ts, cancel=False)
+        if (
+            thief is not None
+            and self.workers.get(thief.name) is thief
+            and not thief.paused
+            and placement.may_run_on(ts, thief)
+        ):
+            self._log.append(("transition", self._stimulus, ts.key, PROCESSING, PROCESSING))
+            self._assign(ts, thief)
+        else:
+            self._transition(ts, WAITING)
+
+    def _on_steal_refused(self, ev: StealRefused) -> None:
+        ws = self._seen(ev.worker, ev.now)
+        ts = self._current(ev, ws)
+        if ts is None:
+            return
+        thief = self._steals.pop(ts, None)
+        if thief is not None:
+            thief.incoming -= 1
+
+    def _on_keys_replicated(self, ev: KeysReplicated) -> None:
+        ws = self._seen(ev.worker, ev.now)
+        if ws is None:
+            self._stale(ev, None, f"unknown worker {ev.worker!r}")
+            return
+        for key, nbytes in ev.keys_nbytes.items():
+            ts = self.tasks.get(key)
+            if ts is None or ts.state != MEMORY:
+                self._free(ws, key)  # a copy of something nobody tracks
+            elif ws not in ts.who_has:
+                ts.who_has[ws] = None
+                ws.has_what[ts] = None
+                ws.nbytes += max(ts.nbytes, 0)
+
+    def _on_keys_dropped(self, ev: KeysDropped) -> None:
+        ws = self._seen(ev.worker, ev.now)
+        if ws is None:
+            return
+        for key in ev.keys:
+            ts = self.tasks.get(key)
+            if ts is not None and ws in ts.who_has:
+                del ts.who_has[ws]
+                del ws.has_what[ts]
+                ws.nbytes -= max(ts.nbytes, 0)
+                if not ts.who_has and ts.state == MEMORY:
+                    self._transition(ts, RELEASED)
+
+    # --- events from clients -------------------------------------------------------------
+
+    def _unwant(self, client: str, ts: SchedulerTask) -> None:
+        wanted = self.clients.get(client)
+        if wanted is not None:
+            wanted.pop(ts, None)
+            if not wanted:
+                del self.clients[client]
+        ts.who_wants.pop(client, None)
+        self._release_unneeded(ts)
+
+    def _on_client_released(self, ev: ClientReleasedKeys) -> None:
+        for key in ev.keys:
+            ts = self.tasks.get(key)
+            if ts is not None and ev.client in ts.who_wants:
+                self._unwant(ev.client, ts)
+
+    def _on_client_left(self, ev: ClientLeft) -> None:
+        for ts in list(self.clients.get(ev.client, ())):
+            self._unwant(ev.client, ts)
+
+    def _on_cancel_requested(self, ev: CancelRequested) -> None:
+        seen: dict = {}
+        stack = [self.tasks[k] for k in ev.keys if k in self.tasks]
+        while stack:  # the keys and everything downstream of them
+            ts = stack.pop()
+            if ts not in seen:
+                seen[ts] = None
+                stack.extend(ts.dependents)
+        for ts in seen:
+            clients = list(ts.who_wants) if ev.force else [ev.client] if ev.client in ts.who_wants else []
+            for client in clients:
+                self._emit(ReportCancelled(client, ts.key))
+                self._unwant(client, ts)
+
+    def _on_data_scattered(self, ev: DataScattered) -> None:
+        ws = self._seen(ev.worker, ev.now)
+        self._scatter(ev, ws)
+
+    # --- validation ----------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Check every invariant; raise `InvariantViolation` naming the first broken one."""
+        from .validation import validate_state
+
+        validate_state(self)
+
+
+def _priority_key(ts: SchedulerTask) -> tuple:
+    return (ts.priority, ts.seq)
+
+
+def _killed_worker_reason(ts: SchedulerTask, last: str, why: str) -> str:
+    workers = ", ".join(repr(w) for w in ts.killed_on)
+    return (
+        f"KilledWorker: task {ts.key!r} was processing on {len(ts.killed_on)} workers that died "
+        f"while it was assigned to them ({workers}); the last one, {last!r}, left because: "
+        f"{why or 'no reason given'}. It is marked failed instead of being retried again. "
+        f"The task may use too much memory or crash its process; check those workers' logs."
+    )
+
