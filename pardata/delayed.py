@@ -12,6 +12,7 @@ counter. ``pardata_key_name=`` sets a call's key explicitly.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import operator
 import os
@@ -33,8 +34,10 @@ def _unique() -> str:
 
 def funcname(func: Any) -> str:
     """A short readable name for key prefixes."""
-    while hasattr(func, "func") and hasattr(func, "args"):  # functools.partial
+    while isinstance(func, functools.partial):
         func = func.func
+    if isinstance(func, Delayed):
+        return "call"
     name = getattr(func, "__name__", None)
     if name is None or name == "<lambda>":
         name = "lambda" if name else type(func).__name__
@@ -147,8 +150,7 @@ class Delayed(CollectionMixin):
     def __iter__(self) -> Iterator["Delayed"]:
         if self._length is None:
             raise TypeError("Delayed objects of unspecified length are not iterable; pass nout=")
-        for i in range(self._length):
-            yield self[i]
+        return (self[i] for i in range(self._length))
 
     def __len__(self) -> int:
         if self._length is None:
@@ -160,7 +162,7 @@ class Delayed(CollectionMixin):
 
     def __call__(self, *args, pure: bool | None = None, pardata_key_name=None, **kwargs):
         return call_function(_apply, (self, *args), kwargs, pure=pure, key_name=pardata_key_name,
-                             name=f"call-{funcname(self)}")
+                             name="call")
 
     def __getitem__(self, index):
         return call_function(operator.getitem, (self, index), {}, pure=True)

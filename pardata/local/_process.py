@@ -137,8 +137,8 @@ class WorkerProcess:
         except (BrokenPipeError, OSError):
             reply = None
         if reply is None:
-            self.dead = True
-            code = self.proc.wait()
+            self.close()
+            code = self.proc.returncode
             raise WorkerProcessDied(
                 f"the worker process running task {key!r} died (exit code {code}: "
                 "killed, out of memory, or crashed in native code)"
@@ -153,7 +153,7 @@ class WorkerProcess:
         for f in (self._w, self._r):
             try:
                 f.close()
-            except OSError:
+            except OSError:  # the child is gone; nothing to flush to
                 pass
         try:
             self.proc.wait(timeout=2)
