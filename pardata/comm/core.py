@@ -92,7 +92,11 @@ class Comm(ABC):
         """Hook for backends whose transport needs to know the new limits."""
 
     async def read(self) -> "Message":
-        """The next message; raises ``CommClosedError`` or ``ProtocolError``."""
+        """The next message; raises ``CommClosedError`` or ``ProtocolError``.
+
+        Cancelling a read (e.g. by a timeout around it) closes the comm,
+        since a message may have been half read.
+        """
         try:
             return decode(await self._read_frames())
         except ProtocolError as e:

@@ -44,7 +44,11 @@ class InprocComm(Comm):
     async def _read_frames(self) -> list:
         if self._closed:
             raise CommClosedError(f"{self.local_address} is closed")
-        frames = await self._inbox.get()
+        try:
+            frames = await self._inbox.get()
+        except asyncio.CancelledError:
+            self.abort()  # behave like TCP, where a cancelled read breaks the stream
+            raise
         if frames is _CLOSED:
             self.abort()
             raise CommClosedError(f"connection from {self.peer_address} closed")

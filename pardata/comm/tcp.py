@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from typing import Any
 
@@ -52,6 +53,9 @@ class TCPComm(Comm):
     async def _read_frames(self) -> list:
         try:
             return await read_frames(self.stream, self._limits)
+        except asyncio.CancelledError:
+            self.abort()  # a message may be half-read: the stream cannot be resumed
+            raise
         except StreamClosedError as e:
             self.abort()
             raise CommClosedError(f"connection from {self.peer_address} closed: {_cause(e)}") from None

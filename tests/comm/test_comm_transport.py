@@ -78,6 +78,19 @@ def test_listener_stop_closes_connections(arun, echo_server, address):
     arun(main())
 
 
+def test_cancelled_read_closes_the_comm(arun, echo_server, address):
+    async def main():
+        async with echo_server(address) as listener:
+            comm = await connect(listener.address)
+            with pytest.raises(asyncio.TimeoutError):
+                await asyncio.wait_for(comm.read(), 0.05)
+            assert comm.closed()
+            with pytest.raises(CommClosedError):
+                await comm.write(Heartbeat(time=0.0))
+
+    arun(main())
+
+
 def test_numpy_array_crosses_tcp_without_copies(arun, echo_server):
     array = np.random.default_rng(0).random(2_500_000)  # 20 MB
 
