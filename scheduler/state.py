@@ -147,6 +147,8 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         self._unrunnable_dirty = False  # workers or resources appeared: retry no-worker
         self._freed: dict = {}  # workers whose load dropped during this event
         self._recs: dict = {}
+        self._ready: list = []  # heap of (priority, token, ts) recommended for placement
+        self._ready_token = 0
         self._out: list = []
         self._pending_free: dict = {}  # worker name -> [keys], coalesced FreeKeys
         self._log: deque = deque(maxlen=log_length)
@@ -227,10 +229,16 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
     def _settle(self) -> None:
         """Drain recommendations, then offer freed capacity to queued and parked work."""
         recs = self._recs
+        ready = self._ready
         while True:
-            while recs:
-                ts, (finish, kwargs) = recs.popitem()
-                self._transition(ts, finish, **kwargs)
+            while recs or ready:
+                while recs:
+                    ts, (finish, kwargs) = recs.popitem()
+                    self._transition(ts, finish, **kwargs)
+                if ready:
+                    ts = heapq.heappop(ready)[2]
+                    if ts.state == WAITING or ts.state == NO_WORKER:
+                        self._transition(ts, PROCESSING)
             if self._unrunnable_dirty:
                 self._unrunnable_dirty = False
                 if self.unrunnable:
@@ -241,7 +249,7 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
                 self._steal_for([ws for ws in self._freed if ws in self._idle])
             self._queue_dirty = False
             self._freed.clear()
-            if not recs:
+            if not recs and not ready:
                 return
 
     # --- workers ---------------------------------------------------------------------

@@ -10,11 +10,16 @@
   recommended for `processing`; one whose input vanished goes back to `waiting`).
 * A transition never recurses into another task: it *recommends* (`_rec`), and
   `_settle` drains the recommendations. Chains of any length therefore run in a loop.
+  Tasks whose inputs are all in memory are recommended with `_rec_ready` instead: they
+  are placed after the other recommendations are drained, best priority first, so
+  contended workers and resources go to the most urgent work.
 * A recommendation can be stale when its turn comes; each method re-checks its premise
   and does nothing when it no longer holds.
 """
 
 from __future__ import annotations
+
+import heapq
 
 from .commands import ReportErred, ReportInMemory, ReportLost
 from .records import (
@@ -72,6 +77,11 @@ class TransitionsMixin:
         """Recommend a transition; the latest recommendation for a task wins."""
         self._recs[ts] = (finish, kwargs)
 
+    def _rec_ready(self, ts: SchedulerTask) -> None:
+        """Recommend placing a task whose inputs are all in memory."""
+        self._ready_token += 1
+        heapq.heappush(self._ready, (ts.priority, self._ready_token, ts))
+
     def _transition(self, ts: SchedulerTask, finish: str, **kwargs) -> None:
         start = ts.state
         if start == finish or start == FORGOTTEN:
@@ -113,7 +123,7 @@ class TransitionsMixin:
                 if dependent.state == WAITING:
                     dependent.nwaiting -= 1
                     if not dependent.nwaiting:
-                        self._rec(dependent, PROCESSING)
+                        self._rec_ready(dependent)
 
     def _release_unneeded(self, ts: SchedulerTask) -> None:
         """Recommend the way out for a task nobody needs any more."""
@@ -144,7 +154,7 @@ class TransitionsMixin:
                     self._rec(dep, WAITING)
         ts.nwaiting = n
         if not n:
-            self._rec(ts, PROCESSING)
+            self._rec_ready(ts)
 
     # --- transitions -----------------------------------------------------------------
 

@@ -48,7 +48,7 @@ def validate_state(state) -> None:
         incoming[thief] = incoming.get(thief, 0) + 1
     for ws in state.workers.values():
         _check(ws.incoming == incoming.get(ws, 0), f"{ws!r} incoming={ws.incoming}, expected {incoming.get(ws, 0)}")
-    _check(not state._recs, "recommendations left unprocessed")
+    _check(not state._recs and not state._ready, "recommendations left unprocessed")
 
 
 def _validate_task(state, key, ts) -> None:
