@@ -39,7 +39,7 @@ class Limits:
     """Bounds on what a peer may send, checked before any buffer is allocated.
 
     A message that has started arriving must be complete within
-    ``read_timeout + total_bytes / min_read_rate`` seconds, so a peer that
+    ``read_timeout + total_bytes / min_transfer_rate`` seconds, so a peer that
     stalls mid-message (slow loris) is dropped while big transfers on a slow
     link still finish. An idle connection between messages has no deadline.
     """
@@ -49,7 +49,7 @@ class Limits:
     max_message_bytes: int = 1 * GiB
     max_header_bytes: int = 64 * MiB  # frame 0, the msgpack header
     read_timeout: float = 30.0
-    min_read_rate: float = 1 * MiB  # bytes per second
+    min_transfer_rate: float = 1 * MiB  # bytes per second, reads and writes
     write_timeout: float | None = None  # same formula for writes; None: no deadline
 
     def handshake(self) -> "Limits":
@@ -63,7 +63,7 @@ class Limits:
         """Seconds allowed to move a message of ``nbytes`` (``timeout`` None: unbounded)."""
         if timeout is None:
             return None
-        return timeout + nbytes / self.min_read_rate
+        return timeout + nbytes / self.min_transfer_rate
 
 
 class Comm(ABC):
