@@ -529,13 +529,13 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
             self._transition(ts, WAITING)
 
     def _on_steal_refused(self, ev: StealRefused) -> None:
-        ws = self._seen(ev.worker, ev.now)
-        ts = self._current(ev, ws)
-        if ts is None:
-            return
-        thief = self._steals.pop(ts, None)
-        if thief is not None:
-            thief.incoming -= 1
+        # Not counted as stale: a refusal racing the task's completion is expected.
+        self._seen(ev.worker, ev.now)
+        ts = self.tasks.get(ev.key)
+        if ts is not None and ts.attempt == ev.attempt:
+            thief = self._steals.pop(ts, None)
+            if thief is not None:
+                thief.incoming -= 1
 
     def _on_keys_replicated(self, ev: KeysReplicated) -> None:
         ws = self._seen(ev.worker, ev.now)
