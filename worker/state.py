@@ -491,9 +491,12 @@ class WorkerState:
             fn(self, ts)
             self._log("transition", (ts.key,), (start, ts.state))
             return
-        if (start, "released") in transitions.TRANSITIONS:
+        table = transitions.TRANSITIONS
+        if (start, "released") in table and (
+            ("released", finish) in table or ("cancelled", finish) in table
+        ):
             self._transition(ts, "released")
-            if (ts.state, finish) in transitions.TRANSITIONS:
+            if (ts.state, finish) in table:
                 self._transition(ts, finish)
                 return
         raise InvalidTransition(ts.key, start, finish, self.story(ts.key))
@@ -503,7 +506,7 @@ class WorkerState:
         while True:
             while self._recs:
                 ts, finish = self._recs.popleft()
-                if self.tasks.get(ts.key) is ts:
+                if self.tasks.get(ts.key) is ts and not _void(ts, finish):
                     self._transition(ts, finish)
             if self._maybe_lost:
                 pending, self._maybe_lost = self._maybe_lost, {}
@@ -687,6 +690,19 @@ class WorkerState:
 
     def _log(self, kind: str, keys: tuple, detail: tuple) -> None:
         self.log.append(LogEntry(self.stimulus, kind, keys, detail))
+
+
+def _void(ts: WorkerTask, finish: str) -> bool:
+    """A recommendation overtaken by an earlier one in the same event.
+
+    ``ready`` follows the last input landing, ``fetch`` a need for an input;
+    either is moot once the task has moved on (e.g. its value was scattered).
+    """
+    if finish == "ready":
+        return ts.state != "waiting" or bool(ts.waiting_for)
+    if finish == "fetch":
+        return ts.state == "memory" or ts.state in COMPUTING_STATES
+    return False
 
 
 def _summary(item: WorkerEvent | WorkerInstruction) -> tuple:

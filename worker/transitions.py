@@ -170,8 +170,9 @@ def error_to_released(ws: WorkerState, ts: WorkerTask) -> None:
 
 
 def cancelled_to_released(ws: WorkerState, ts: WorkerTask) -> None:
-    assert not ws.is_busy(ts.key), ts
-    _let_go(ws, ts)
+    """Forget it once its run or transfer reported back; until then, wait."""
+    if not ws.is_busy(ts.key):
+        _let_go(ws, ts)
 
 
 TRANSITIONS: dict[tuple[str, str], Transition] = {
