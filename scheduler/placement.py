@@ -12,6 +12,7 @@ and ties go to the worker holding fewer bytes, then to the one that joined first
 
 from __future__ import annotations
 
+import heapq
 from typing import TYPE_CHECKING
 
 from .records import SchedulerTask, SchedulerWorker
@@ -124,59 +125,74 @@ def transfer_time(state: SchedulerState, ts: SchedulerTask, ws: SchedulerWorker)
     return nbytes / state.bandwidth + n * state.transfer_latency
 
 
-def plan_steals(state: SchedulerState, thieves) -> list:
+def plan_steals(state: SchedulerState, thieves, victim_limit: int | None = None) -> list:
     """Pick (task, victim, thief) moves from saturated workers to idle `thieves`.
 
     A task is worth moving when it would start on the thief (after fetching its inputs)
     sooner than it would start on the victim. Candidates are the victim's lowest-priority
     tasks beyond its thread count, which it has most likely not started; the two-phase
-    `RequestSteal` lets the victim refuse if it has.
+    `RequestSteal` lets the victim refuse if it has. Victims are tried most loaded first;
+    when the most loaded one is not worth stealing from, no other is for that thief.
+    `victim_limit` bounds the work on hot paths by looking at that many saturated
+    workers only (the ones saturated longest); a periodic call looks at all.
     """
-    victims = [ws for ws in state._saturated if ws.occupancy > 0]
-    if not victims:
+    saturated = state._saturated
+    if not saturated:
         return []
+    if victim_limit is not None and len(saturated) > victim_limit:
+        pool = [ws for _, ws in zip(range(victim_limit), saturated)]
+    else:
+        pool = list(saturated)
+    heap = [(-ws.occupancy / ws.nthreads, ws.seq, ws) for ws in pool if ws.occupancy > 0]
+    if not heap:
+        return []
+    heapq.heapify(heap)
     outgoing: dict = {}
     for ts in state._steals:
         outgoing[ts.processing_on] = outgoing.get(ts.processing_on, 0) + 1
+    shed: dict = {}  # victim -> seconds of work planned away from it in this call
+    candidates: dict = {}  # victim -> its tasks, lowest priority first
     plans: list = []
     planned: set = set()
-    shed: dict = {}  # victim -> seconds of work planned away from it in this call
-
-    def victim_load(ws: SchedulerWorker) -> tuple:
-        return ((ws.occupancy - shed.get(ws, 0.0)) / ws.nthreads, -ws.seq)
-
     for thief in thieves:
         if thief.paused or state.workers.get(thief.name) is not thief:
             continue
         capacity = thief.nthreads - len(thief.processing) - thief.incoming
         gained = 0.0
-        while capacity > 0 and victims:
-            victim = max(victims, key=victim_load)
+        while capacity > 0 and heap:
+            _, seq, victim = heap[0]
             spare = len(victim.processing) - outgoing.get(victim, 0) - victim.nthreads
-            ts = _last_stealable(victim, thief, planned, state._steals) if spare > 0 else None
+            ts = None
+            if spare > 0:
+                order = candidates.get(victim)
+                if order is None:
+                    order = candidates[victim] = sorted(victim.processing, key=_priority, reverse=True)
+                ts = _first_stealable(order, thief, planned, state._steals)
             if ts is None:
-                victims.remove(victim)
+                heapq.heappop(heap)
                 continue
             duration = victim.processing[ts]
-            wait_on_victim = (victim.occupancy - shed.get(victim, 0.0) - duration) / victim.nthreads
+            load = victim.occupancy - shed.get(victim, 0.0)
+            wait_on_victim = (load - duration) / victim.nthreads
             start_on_thief = (thief.occupancy + gained) / thief.nthreads + transfer_time(state, ts, thief)
             if start_on_thief >= wait_on_victim:
-                victims.remove(victim)
-                continue
+                break
             plans.append((ts, victim, thief))
             planned.add(ts)
             outgoing[victim] = outgoing.get(victim, 0) + 1
-            gained += duration
             shed[victim] = shed.get(victim, 0.0) + duration
+            heapq.heapreplace(heap, (-(load - duration) / victim.nthreads, seq, victim))
+            gained += duration
             capacity -= 1
     return plans
 
 
-def _last_stealable(victim: SchedulerWorker, thief: SchedulerWorker, planned: set, in_flight) -> SchedulerTask | None:
-    best = None
-    for ts in victim.processing:
-        if ts in planned or ts in in_flight or not may_run_on(ts, thief):
-            continue
-        if best is None or ts.priority > best.priority:
-            best = ts
-    return best
+def _priority(ts: SchedulerTask) -> tuple:
+    return ts.priority
+
+
+def _first_stealable(order: list, thief: SchedulerWorker, planned: set, in_flight) -> SchedulerTask | None:
+    for ts in order:
+        if ts not in planned and ts not in in_flight and may_run_on(ts, thief):
+            return ts
+    return None

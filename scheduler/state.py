@@ -101,6 +101,11 @@ from .submission import SubmissionMixin
 from .transitions import TransitionsMixin
 
 
+# When a worker runs short of work between ticks, it looks at this many saturated workers
+# for something to steal (bounded work per event); a Tick looks at all of them.
+STEAL_VICTIMS_ON_IDLE = 8
+
+
 class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
     """All the scheduler knows, and the rules that change it. See the module docstring."""
 
@@ -127,6 +132,7 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         self.transfer_latency = transfer_latency
         self.default_task_duration = default_task_duration
         self.validate_every_handle = validate
+        self.queuing = math.isfinite(worker_saturation)  # root tasks wait for free slots
 
         self.tasks: dict = {}  # key -> SchedulerTask
         self.workers: dict = {}  # name -> SchedulerWorker
@@ -177,10 +183,6 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
             KeysReplicated: self._on_keys_replicated,
             KeysDropped: self._on_keys_dropped,
         }
-
-    @property
-    def queuing(self) -> bool:
-        return math.isfinite(self.worker_saturation)
 
     # --- entry point -----------------------------------------------------------------
 
@@ -246,7 +248,9 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
             if self._counts[QUEUED] and (self._queue_dirty or self._freed):
                 self._fill_slots()
             elif self.work_stealing and self._freed and self._saturated:
-                self._steal_for([ws for ws in self._freed if ws in self._idle])
+                thieves = [ws for ws in self._freed if ws in self._idle]
+                if thieves:
+                    self._steal_for(thieves, victim_limit=STEAL_VICTIMS_ON_IDLE)
             self._queue_dirty = False
             self._freed.clear()
             if not recs and not ready:
@@ -437,8 +441,8 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         for ts in sorted(self.unrunnable, key=_priority_key):
             self._transition(ts, PROCESSING)
 
-    def _steal_for(self, thieves: list) -> None:
-        for ts, victim, thief in placement.plan_steals(self, thieves):
+    def _steal_for(self, thieves: list, victim_limit: int | None = None) -> None:
+        for ts, victim, thief in placement.plan_steals(self, thieves, victim_limit):
             self._steals[ts] = thief
             thief.incoming += 1
             self._emit(RequestSteal(victim.name, ts.key, ts.attempt))

@@ -32,7 +32,7 @@ class SubmissionMixin:
         for key, spec in ev.tasks.items():
             if key in tasks:
                 continue  # known keys keep their task (keys name their content)
-            order = spec.priority if isinstance(spec.priority, tuple) else (spec.priority,)
+            order = tuple(spec.priority) if isinstance(spec.priority, (tuple, list)) else (spec.priority,)
             ts = self._new_task(key, base + order, spec.payload)
             ts.prefix = spec.prefix or key_prefix(key)
             ts.retries = spec.retries

@@ -128,3 +128,24 @@ def test_retries_and_errors_in_simulation():
     report = sim.reports[("client", root)]
     assert type(report).__name__ == "ReportErred" and report.blamed in ("leaf-3", "leaf-5")
     assert report.exception == b"pickled-exception"
+
+
+def test_runs_are_identical_across_hash_seeds():
+    """No decision depends on set or hash order: two processes replay the same run."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, hashlib; sys.path.insert(0, sys.argv[1]);"
+        "from test_sim import run_tree;"
+        "sim, _, _ = run_tree(n_leaves=200, n_workers=5, work_stealing=True);"
+        "print(hashlib.sha256(repr(list(sim.state._log)).encode()).hexdigest())"
+    )
+    here = os.path.dirname(__file__)
+    digests = set()
+    for seed in ("1", "2"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        out = subprocess.run([sys.executable, "-c", script, here], env=env, capture_output=True, text=True, check=True)
+        digests.add(out.stdout.strip())
+    assert len(digests) == 1
