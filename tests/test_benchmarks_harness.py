@@ -1,12 +1,8 @@
 """The benchmarks harness, pardata side only: CI has no Dask, and nothing here needs it."""
 import json
 import sys
-from pathlib import Path
 
 import pytest
-
-# benchmarks/ is not an installed package: make it importable under a bare ``pytest`` too.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.__main__ import main
 from benchmarks.harness import WrongAnswer, format_table, run_benchmark, save_result
