@@ -12,7 +12,7 @@ from collections import Counter
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scheduler.events import ClientReleasedKeys, GraphSubmitted, TaskSpec
+from scheduler.events import CancelRequested, ClientReleasedKeys, GraphSubmitted, TaskSpec
 from scheduler.sim import Simulator
 from scheduler.state import SchedulerState
 
@@ -28,16 +28,18 @@ def scenarios(draw):
             payload=b"p",
             priority=(draw(st.integers(0, 5)), i),
             retries=draw(st.integers(0, 2)),
+            workers=draw(st.sampled_from([None, None, None, ("final",), ("w0", "final")])),
+            resources=draw(st.sampled_from([None, None, None, {"R": 1}])),
         )
     wanted = draw(st.lists(st.sampled_from(sorted(tasks)), min_size=1, unique=True))
     failures = draw(st.dictionaries(st.sampled_from(sorted(tasks)), st.integers(1, 3), max_size=3))
     durations = {k: draw(st.sampled_from([0.0, 0.01, 0.05, 0.2])) for k in tasks}
     nbytes = {k: draw(st.sampled_from([1, 1000, 10**8])) for k in tasks}
-    workers = draw(st.lists(st.integers(1, 3), min_size=0, max_size=4))
+    workers = draw(st.lists(st.tuples(st.integers(1, 3), st.integers(0, 1)), min_size=0, max_size=4))
     actions = draw(
         st.lists(
             st.tuples(
-                st.sampled_from(["join", "kill", "release"]),
+                st.sampled_from(["join", "kill", "release", "cancel"]),
                 st.floats(0, 1.0, allow_nan=False),
                 st.integers(0, 5),
             ),
@@ -72,8 +74,8 @@ def test_random_runs_settle_with_invariants(scenario):
         fails=fails,
         tick_interval=0.25,
     )
-    for i, nthreads in enumerate(workers):
-        sim.join(f"w{i}", nthreads)
+    for i, (nthreads, r) in enumerate(workers):
+        sim.join(f"w{i}", nthreads, resources={"R": r})
     sim.send(GraphSubmitted("c", tasks, wanted))
     still_wanted = set(wanted)
     joined = len(workers)
@@ -83,11 +85,15 @@ def test_random_runs_settle_with_invariants(scenario):
             joined += 1
         elif kind == "kill":
             sim.at(when, lambda i=index: _kill_alive(sim, i))
-        else:
+        elif kind == "release":
             key = wanted[index % len(wanted)]
             still_wanted.discard(key)
             sim.at(when, lambda k=key: sim.send(ClientReleasedKeys("c", [k])))
-    sim.at(1.5, lambda: sim.join("final", 2))
+        else:
+            key = sorted(tasks)[index % len(tasks)]
+            still_wanted -= _downstream(tasks, key)
+            sim.at(when, lambda k=key: sim.send(CancelRequested("c", [k])))
+    sim.at(1.5, lambda: sim.join("final", 2, resources={"R": 2}))
     sim.run(until=10_000.0)
 
     state = sim.state
@@ -96,7 +102,7 @@ def test_random_runs_settle_with_invariants(scenario):
     assert counts["waiting"] == counts["queued"] == counts["processing"] == counts["no-worker"] == 0, counts
     for key in still_wanted:
         assert state.task_state(key) in ("memory", "erred"), state.story(key)
-        report = sim.reports[("c", key)]
+        report = sim.reports[("c", key)]  # the last report about the key
         assert type(report).__name__ == ("ReportInMemory" if state.task_state(key) == "memory" else "ReportErred")
     for key, ts in state.tasks.items():
         if ts.state == "memory":
@@ -104,7 +110,15 @@ def test_random_runs_settle_with_invariants(scenario):
                 assert key in sim.workers[ws.name].data
 
 
+def _downstream(tasks: dict, key) -> set:
+    out = {key}
+    for k in tasks:  # keys are in topological order
+        if any(d in out for d in tasks[k].dependencies):
+            out.add(k)
+    return out
+
+
 def _kill_alive(sim: Simulator, index: int) -> None:
-    alive = [name for name, w in sim.workers.items() if w.alive]
+    alive = [name for name, w in sim.workers.items() if w.alive and name != "final"]
     if alive:
         sim.kill(alive[index % len(alive)])
