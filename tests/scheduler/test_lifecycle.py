@@ -62,11 +62,12 @@ def test_priority_orders_execution_and_generation_breaks_ties(h):
     assert [e.key for e in h.of(Execute, out)] == ["early", "mid"]
     out = h(GraphSubmitted("c", {"other": TaskSpec(priority=(0,))}, ["other"]))
     assert h.of(Execute, out) == []  # slots full
-    out = h.finish(h.state.tasks["early"] and _execute_of(h, "early"))
+    out = h.finish(_execute_of(h, "early"))
     assert [e.key for e in h.of(Execute, out)] == ["late"]  # older submission first
 
 
 def _execute_of(h, key):
+    """An Execute equivalent to the one sent for `key` (for finishing it)."""
     ts = h.state.tasks[key]
     return Execute(ts.processing_on.name, key, ts.attempt, None, (), {}, {})
 
