@@ -30,11 +30,13 @@ attempt id; a completion of any other attempt (stolen, cancelled, re-assigned)
 is dropped, counted in ``stale_completions`` and never reported.
 
 Policy. At most ``nthreads`` runs at once (stale runs still hold their
-thread), highest priority first. Inputs are fetched once however many local
-tasks need them, in priority order, batched per peer up to
-``transfer_batch_nbytes``, with at most ``max_incoming_transfers`` peers at a
-time and ``incoming_bytes_limit`` bytes in flight (one transfer may always
-start, so a large key cannot stall). When a peer fails, the next holder is
+thread), highest priority first (the smallest ``priority`` tuple, as in Dask).
+Inputs are fetched once however many local tasks need them, in priority
+order, batched per peer up to ``transfer_batch_nbytes``, with at most
+``max_incoming_transfers`` peers at a time and ``incoming_bytes_limit`` bytes
+in flight: an idle peer whose most urgent key does not fit waits for room
+rather than being overtaken by smaller keys, and one transfer may always
+start, so a large key cannot stall. When a peer fails, the next holder is
 tried; when none is left, each local task waiting for that input is reported
 with ``SendMissingDependency`` and dropped, for the scheduler to reassign.
 While paused, no run and no transfer starts. A value is kept while the
@@ -79,16 +81,16 @@ from worker.instructions import (
 from worker.task import COMPUTING_STATES, ON_ITS_WAY_STATES, WorkerTask
 
 
-class InvalidTransition(Exception):
+class InvalidWorkerTransition(Exception):
     """A transition the table does not allow; carries the task's story."""
 
-    def __init__(self, key: Key, start: str, finish: str, story: list[LogEntry]):
+    def __init__(self, key: Key, start: str, finish: str, story: list[WorkerLogEntry]):
         self.key, self.start, self.finish, self.story = key, start, finish, story
         lines = "\n  ".join(map(str, story[-20:]))
         super().__init__(f"{key!r}: {start} -> {finish}\n  {lines}")
 
 
-class LogEntry(NamedTuple):
+class WorkerLogEntry(NamedTuple):
     """One line of the event log: an event, a transition or an instruction."""
 
     stimulus: int  #: Number of the event that caused it (1 for the first).
@@ -143,15 +145,15 @@ class WorkerState:
         self.paused = False
         #: Completions (or errors) of a non-current attempt, dropped unreported.
         self.stale_completions = 0
-        self.log: deque[LogEntry] = deque(maxlen=log_length)
+        self.log: deque[WorkerLogEntry] = deque(maxlen=log_length)
         self.stimulus = 0
 
-        # Priority queues with lazy deletion: an entry is live only while its
-        # task is in the matching state and carries the entry's tag.
+        # Priority queues (see _push_ready): ready tasks, and keys to fetch
+        # queued under each of their holders.
         self._ready: list[_QueueEntry] = []
-        self._fetch: list[_QueueEntry] = []
         self._fetch_by_peer: dict[str, list[_QueueEntry]] = {}
         self._queue_tag = count()
+        self._queued = 0  # entries in all queues, live or dead
         self._compact_at = 4096
 
         # Per-event scratch, drained before ``handle`` moves to the next event.
@@ -230,7 +232,7 @@ class WorkerState:
                 return peer
         return None
 
-    def story(self, *keys: Key) -> list[LogEntry]:
+    def story(self, *keys: Key) -> list[WorkerLogEntry]:
         """Log entries about any of ``keys``, oldest first (bounded by the log)."""
         wanted = set(keys)
         return [e for e in self.log if wanted.intersection(e.keys)]
@@ -338,8 +340,15 @@ class WorkerState:
         return None
 
     def _after_operation(self, ts: WorkerTask) -> None:
-        if ts.state == "cancelled" and not self.is_busy(ts.key):
+        """A run or transfer of ``ts.key`` reported back: unblock what waited."""
+        if self.is_busy(ts.key):
+            return
+        if ts.state == "cancelled":
             self._recommend(ts, "released")
+        elif ts.state == "ready":
+            self._push_ready(ts)
+        elif ts.state == "fetch":
+            self._push_fetch(ts)
 
     def _on_fetch_completed(self, ev: FetchCompleted) -> None:
         transfer = self._end_transfer(ev.peer)
@@ -435,24 +444,26 @@ class WorkerState:
             dep.who_has |= holders
             if dep.attempt is None or dep.state not in COMPUTING_STATES:
                 # An input takes the most urgent priority of the tasks needing it.
-                wanted = [
-                    d.priority
-                    for d in dep.dependents
-                    if d is not ts and d.state in COMPUTING_STATES
-                ]
-                best = min([ts.priority, *wanted])
+                others = dep.computing_dependents - (
+                    ts in dep.dependents and ts.state in COMPUTING_STATES
+                )
+                best = min(dep.priority, ts.priority) if others else ts.priority
                 requeue = requeue or best != dep.priority
                 dep.priority = best
             if requeue and dep.state == "fetch":
                 self._push_fetch(dep)
             deps[dep] = None
         changed = deps.keys() != ts.dependencies.keys()
+        computing = ts.state in COMPUTING_STATES
         for dep in ts.dependencies:
             if dep not in deps:
                 del dep.dependents[ts]
+                dep.computing_dependents -= computing
                 self._maybe_unneeded[dep] = None
         for dep in deps:
-            dep.dependents[ts] = None
+            if ts not in dep.dependents:
+                dep.dependents[ts] = None
+                dep.computing_dependents += computing
         ts.dependencies = deps
         return changed
 
@@ -472,9 +483,7 @@ class WorkerState:
 
     def _is_needed(self, ts: WorkerTask) -> bool:
         """The scheduler holds it here, or a local task still needs it."""
-        return ts.scheduler_holds or any(
-            d.state in COMPUTING_STATES for d in ts.dependents
-        )
+        return ts.scheduler_holds or ts.computing_dependents > 0
 
     # ------------------------------------------------------------------
     # Transitions
@@ -490,6 +499,10 @@ class WorkerState:
         if fn is not None:
             fn(self, ts)
             self._log("transition", (ts.key,), (start, ts.state))
+            delta = (ts.state in COMPUTING_STATES) - (start in COMPUTING_STATES)
+            if delta:
+                for dep in ts.dependencies:
+                    dep.computing_dependents += delta
             return
         table = transitions.TRANSITIONS
         if (start, "released") in table and (
@@ -499,7 +512,7 @@ class WorkerState:
             if (ts.state, finish) in table:
                 self._transition(ts, finish)
                 return
-        raise InvalidTransition(ts.key, start, finish, self.story(ts.key))
+        raise InvalidWorkerTransition(ts.key, start, finish, self.story(ts.key))
 
     def _settle(self) -> None:
         """Drain recommendations, then the deferred whole-picture checks."""
@@ -560,16 +573,22 @@ class WorkerState:
     # ------------------------------------------------------------------
     # Starting runs and transfers
 
+    # Both queues are heaps of (priority, tag, key) with lazy deletion: an entry
+    # is live while its task is in the queue's state and still carries the tag.
+    # A busy key (a stale run or transfer of it in progress) is dropped from the
+    # queues and pushed again by ``_after_operation``.
+
     def _push_ready(self, ts: WorkerTask) -> None:
         ts.queue_seq = next(self._queue_tag)
         heapq.heappush(self._ready, (ts.priority, ts.queue_seq, ts.key))
+        self._queued += 1
 
     def _push_fetch(self, ts: WorkerTask) -> None:
         ts.queue_seq = entry_tag = next(self._queue_tag)
         entry = (ts.priority, entry_tag, ts.key)
-        heapq.heappush(self._fetch, entry)
         for peer in ts.who_has:
             heapq.heappush(self._fetch_by_peer.setdefault(peer, []), entry)
+        self._queued += len(ts.who_has)
 
     def _live(self, entry: _QueueEntry, state: str) -> WorkerTask | None:
         ts = self.tasks.get(entry[2])
@@ -580,67 +599,62 @@ class WorkerState:
     def _ensure_computing(self) -> None:
         if self.paused:
             return
-        blocked = []
         while self._ready and len(self.running) < self.nthreads:
             entry = heapq.heappop(self._ready)
+            self._queued -= 1
             ts = self._live(entry, "ready")
-            if ts is None:
-                continue
-            if self.is_busy(ts.key):  # a stale run or transfer of this key
-                blocked.append(entry)
-                continue
-            self._transition(ts, "executing")
-        for entry in blocked:
-            heapq.heappush(self._ready, entry)
+            if ts is not None and not self.is_busy(ts.key):
+                self._transition(ts, "executing")
+
+    def _peer_top(self, peer: str) -> WorkerTask | None:
+        """The most urgent key still to fetch from ``peer``, dropping dead entries."""
+        queue = self._fetch_by_peer[peer]
+        while queue:
+            ts = self._live(queue[0], "fetch")
+            if ts is not None and peer in ts.who_has and not self.is_busy(ts.key):
+                return ts
+            heapq.heappop(queue)
+            self._queued -= 1
+        del self._fetch_by_peer[peer]
+        return None
 
     def _ensure_communicating(self) -> None:
-        if not self.paused:
-            skipped = []
-            while self._fetch and len(self.transfers) < self.max_incoming_transfers:
-                entry = heapq.heappop(self._fetch)
-                ts = self._live(entry, "fetch")
-                if ts is None:
+        """Start transfers from idle peers, most urgent key first, within limits."""
+        while not self.paused and len(self.transfers) < self.max_incoming_transfers:
+            best: tuple | None = None
+            for peer in list(self._fetch_by_peer):
+                if peer in self.transfers or (ts := self._peer_top(peer)) is None:
                     continue
-                free = [p for p in ts.who_has if p not in self.transfers]
                 fits = (
                     self.incoming_nbytes + self._nbytes(ts) <= self.incoming_bytes_limit
                     or not self.transfers  # one transfer may always start
                 )
-                if not free or not fits or self.is_busy(ts.key):
-                    skipped.append(entry)
-                    continue
-                self._start_transfer(min(free), ts)
-            for entry in skipped:
-                heapq.heappush(self._fetch, entry)
-        queued = len(self._ready) + len(self._fetch)
-        queued += sum(map(len, self._fetch_by_peer.values()))
-        if queued > self._compact_at:
+                rank = (ts.priority, ts.queue_seq, peer)
+                if fits and (best is None or rank < best[0]):
+                    best = (rank, peer, ts)
+            if best is None:
+                break
+            self._start_transfer(best[1], best[2])
+        if self._queued > self._compact_at:
             self._compact_queues()
 
     def _start_transfer(self, peer: str, first: WorkerTask) -> None:
-        """Batch ``first`` with ``peer``'s next most urgent keys, within budget."""
+        """Batch ``peer``'s most urgent keys (``first`` at the top), within budget."""
         budget = min(
             self.transfer_batch_nbytes, self.incoming_bytes_limit - self.incoming_nbytes
         )
-        batch = [first]
-        total = self._nbytes(first)
-        transitions.fetch_to_flight(self, first, peer)
-        self._log("transition", (first.key,), ("fetch", "flight"))
-        queue = self._fetch_by_peer.get(peer, [])
-        while queue:
-            ts = self._live(queue[0], "fetch")
-            if ts is None or peer not in ts.who_has or self.is_busy(ts.key):
-                heapq.heappop(queue)  # a busy key still has its entry in _fetch
-                continue
-            if total + self._nbytes(ts) > budget:
+        batch: list[WorkerTask] = []
+        total = 0
+        while (ts := self._peer_top(peer)) is not None:
+            if batch and total + self._nbytes(ts) > budget:
                 break
-            heapq.heappop(queue)
+            assert batch or ts is first
+            heapq.heappop(self._fetch_by_peer[peer])
+            self._queued -= 1
             batch.append(ts)
             total += self._nbytes(ts)
             transitions.fetch_to_flight(self, ts, peer)
             self._log("transition", (ts.key,), ("fetch", "flight"))
-        if not queue:
-            self._fetch_by_peer.pop(peer, None)
         keys = tuple(ts.key for ts in batch)
         self.transfers[peer] = IncomingTransfer(dict.fromkeys(keys), total)
         self.incoming_nbytes += total
@@ -653,8 +667,6 @@ class WorkerState:
         """Drop dead queue entries, so lazy deletion cannot grow without bound."""
         self._ready = [e for e in self._ready if self._live(e, "ready")]
         heapq.heapify(self._ready)
-        self._fetch = [e for e in self._fetch if self._live(e, "fetch")]
-        heapq.heapify(self._fetch)
         by_peer: dict[str, list[_QueueEntry]] = {}
         for peer, queue in self._fetch_by_peer.items():
             live = [
@@ -666,8 +678,8 @@ class WorkerState:
                 heapq.heapify(live)
                 by_peer[peer] = live
         self._fetch_by_peer = by_peer
-        queued = len(self._ready) + len(self._fetch) + sum(map(len, by_peer.values()))
-        self._compact_at = max(4096, 2 * queued)
+        self._queued = len(self._ready) + sum(map(len, by_peer.values()))
+        self._compact_at = max(4096, 2 * self._queued)
 
     # ------------------------------------------------------------------
     # Output and log
@@ -689,7 +701,7 @@ class WorkerState:
             self._to_report_released = {}
 
     def _log(self, kind: str, keys: tuple, detail: tuple) -> None:
-        self.log.append(LogEntry(self.stimulus, kind, keys, detail))
+        self.log.append(WorkerLogEntry(self.stimulus, kind, keys, detail))
 
 
 def _void(ts: WorkerTask, finish: str) -> bool:

@@ -50,6 +50,7 @@ class WorkerTask:
         "dependencies",
         "dependents",
         "waiting_for",
+        "computing_dependents",
         # fetching
         "who_has",
         "failed_holders",
@@ -80,6 +81,9 @@ class WorkerTask:
         self.dependents: dict[WorkerTask, None] = {}
         #: Dependencies not yet in memory; non-empty exactly while ``waiting``.
         self.waiting_for: dict[WorkerTask, None] = {}
+        #: How many ``dependents`` are in a computing state (waiting, ready,
+        #: executing): while non-zero the value is needed here.
+        self.computing_dependents = 0
         #: Peers believed to hold this key (never this worker).
         self.who_has: set[str] = set()
         #: Peers that failed to deliver it, for ``SendMissingDependency``.

@@ -29,6 +29,8 @@ def validate_worker_state(ws: WorkerState) -> None:
             assert ts in dependent.dependencies, ("asymmetric link", ts, dependent)
         if ts.state != "waiting":
             assert not ts.waiting_for, ts
+        computing = sum(d.state in COMPUTING_STATES for d in ts.dependents)
+        assert ts.computing_dependents == computing, (ts, ts.computing_dependents)
         _VALIDATE_BY_STATE[ts.state](ws, ts)
     _validate_no_idle_capacity(ws)
 
@@ -49,10 +51,12 @@ def _validate_bookkeeping(ws: WorkerState) -> None:
         assert key in ws.tasks, ("run of a forgotten key", key)
     assert not ws._recs and not ws._out, "scratch not drained"
     assert not ws._maybe_lost and not ws._maybe_unneeded and not ws._maybe_forget
+    queued = len(ws._ready) + sum(map(len, ws._fetch_by_peer.values()))
+    assert ws._queued == queued, (ws._queued, queued)
 
 
 def _needed(ts) -> bool:
-    return ts.scheduler_holds or any(d.state in COMPUTING_STATES for d in ts.dependents)
+    return ts.scheduler_holds or ts.computing_dependents > 0
 
 
 def _computing(ws: WorkerState, ts) -> None:
@@ -72,7 +76,8 @@ def _waiting(ws: WorkerState, ts) -> None:
 def _ready(ws: WorkerState, ts) -> None:
     _computing(ws, ts)
     assert all(d.state == "memory" for d in ts.dependencies), ts
-    assert (ts.priority, ts.queue_seq, ts.key) in ws._ready, ("not queued", ts)
+    if not ws.is_busy(ts.key):
+        assert (ts.priority, ts.queue_seq, ts.key) in ws._ready, ("not queued", ts)
 
 
 def _executing(ws: WorkerState, ts) -> None:
@@ -85,7 +90,10 @@ def _fetch(ws: WorkerState, ts) -> None:
     assert ts.who_has, ("fetch without holders", ts)
     assert ws.transfer_peer(ts.key) is None, ts
     assert _needed(ts), ("fetching an unneeded key", ts)
-    assert (ts.priority, ts.queue_seq, ts.key) in ws._fetch, ("not queued", ts)
+    if not ws.is_busy(ts.key):
+        entry = (ts.priority, ts.queue_seq, ts.key)
+        for peer in ts.who_has:
+            assert entry in ws._fetch_by_peer.get(peer, ()), ("not queued", ts, peer)
 
 
 def _flight(ws: WorkerState, ts) -> None:
@@ -133,10 +141,16 @@ def _validate_no_idle_capacity(ws: WorkerState) -> None:
                 assert ws.is_busy(ts.key), ("ready task left idle", ts)
     if len(ws.transfers) >= ws.max_incoming_transfers:
         return
+    # Each idle peer's most urgent key must not fit in the byte budget.
+    top: dict = {}
     for ts in ws.tasks.values():
         if ts.state == "fetch" and not ws.is_busy(ts.key):
-            fits = not ws.transfers or (
-                ws.incoming_nbytes + ws._nbytes(ts) <= ws.incoming_bytes_limit
-            )
-            if fits:
-                assert ts.who_has <= ws.transfers.keys(), ("fetch left idle", ts)
+            for peer in ts.who_has - ws.transfers.keys():
+                rank = (ts.priority, ts.queue_seq)
+                if peer not in top or rank < top[peer][0]:
+                    top[peer] = (rank, ts)
+    for peer, (_, ts) in top.items():
+        fits = not ws.transfers or (
+            ws.incoming_nbytes + ws._nbytes(ts) <= ws.incoming_bytes_limit
+        )
+        assert not fits, ("fetch left idle", ts, peer)
