@@ -58,7 +58,9 @@ def test_priority_order_of_runs():
     ws = make_state(nthreads=1)
     ws.handle(execute("z", priority=(0,)))
     out = ws.handle(
-        execute("a", priority=(3,)), execute("b", priority=(1,)), execute("c", priority=(2,))
+        execute("a", priority=(3,)),
+        execute("b", priority=(1,)),
+        execute("c", priority=(2,)),
     )
     assert out == []
     assert [i.key for i in only(ws.handle(done("z")), RunTask)] == ["b"]

@@ -105,7 +105,8 @@ def test_incoming_bytes_are_capped():
 
 def test_failed_peer_is_replaced_by_another_holder():
     ws = make_state()
-    assert ws.handle(execute("y", deps={"x": [B, A]})) == [FetchFromPeer(A, ("x",), 1024)]
+    out = ws.handle(execute("y", deps={"x": [B, A]}))
+    assert out == [FetchFromPeer(A, ("x",), 1024)]
     out = ws.handle(FetchFailed(A, ("x",), reason="connection refused", now=1.0))
     assert out == [FetchFromPeer(B, ("x",), 1024)]
     out = ws.handle(FetchCompleted(B, {"x": 3}))

@@ -12,7 +12,13 @@ import os
 
 import hypothesis.strategies as st
 from hypothesis import settings
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from worker.events import (
     CancelRequested,
@@ -95,7 +101,8 @@ class WorkerStateMachine(RuleBasedStateMachine):
     def bookkeeping_matches(self):
         self.ws.validate()
         assert self.ws.running == self.runs
-        assert {p: tuple(t.keys) for p, t in self.ws.transfers.items()} == self.transfers
+        transfers = {p: tuple(t.keys) for p, t in self.ws.transfers.items()}
+        assert transfers == self.transfers
 
     # ------------------------------------------------------------------
     # The scheduler
@@ -177,7 +184,10 @@ class WorkerStateMachine(RuleBasedStateMachine):
         keys = self.transfers.pop(peer)
         self.apply(FetchFailed(peer, keys, reason="gone", now=1.0))
 
-    @rule(peer=st.sampled_from(PEERS), keys=st.lists(st.sampled_from(INPUTS), max_size=2))
+    @rule(
+        peer=st.sampled_from(PEERS),
+        keys=st.lists(st.sampled_from(INPUTS), max_size=2),
+    )
     def peer_missing(self, peer, keys):
         self.apply(PeerMissingData(peer, tuple(keys)))
 
