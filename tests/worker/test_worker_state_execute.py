@@ -1,7 +1,6 @@
 """WorkerState: running tasks, attempts, cancellation, release, the log."""
 
 import pytest
-from worker.testing import ME, A, execute, make_state, only, states
 
 from worker.events import (
     CancelRequested,
@@ -20,6 +19,8 @@ from worker.instructions import (
     SendTaskErred,
     SendTaskFinished,
 )
+from worker.state import InvalidWorkerTransition
+from worker.testing import ME, A, execute, make_state, only, states
 
 
 def done(key, attempt=1, nbytes=8):
@@ -304,3 +305,11 @@ def test_same_events_give_same_instructions():
         return ws.handle(*events)
 
     assert run() == run()
+
+
+def test_invalid_transition_carries_the_story():
+    ws = make_state()
+    ws.handle(execute("x"), done("x"))
+    with pytest.raises(InvalidWorkerTransition, match="memory -> executing") as info:
+        ws._transition(ws.tasks["x"], "executing")
+    assert ("executing", "memory") in [e.detail for e in info.value.story]

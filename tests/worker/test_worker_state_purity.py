@@ -35,5 +35,6 @@ def test_state_machine_module_imports_only_pure_modules(name):
     for module in imports_of(path):
         top = module.split(".")[0]
         assert top == "worker" or top in ALLOWED, f"{name}.py imports {module}"
-    names = {n.id for n in ast.walk(ast.parse(path.read_text())) if isinstance(n, ast.Name)}
+    tree = ast.parse(path.read_text())
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
     assert not names & FORBIDDEN_NAMES, f"{name}.py uses {names & FORBIDDEN_NAMES}"
