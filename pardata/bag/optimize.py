@@ -1,0 +1,72 @@
+"""The bag optimizer: one task per partition for chains of element-wise steps.
+
+``optimize(graph, keys)`` culls, then *streams* partitions into their consumers: a
+partition task whose function yields an iterable (a ``PartitionOp`` in ``"list"`` mode),
+that nobody asked for, and that exactly one other partition task reads, exactly once,
+is moved inside that task as a lazy inline call. ``b.map(f).filter(g).frequencies()``
+so becomes, per partition, one task computing ``Counter(filter(g, map(f, part)))``: no
+intermediate list is built, pickled or shipped to another process. A result someone
+asked for, or read by two tasks, stays a task of its own and is made a list.
+
+Then groupby shuffles are told which of their outputs survived culling (so they write
+no files nobody reads, see ``pardata.bag.shuffle``), and finally pardata's generic
+linear fusion merges whatever chains remain (tree-reduction levels, for instance).
+"""
+from __future__ import annotations
+
+from pardata import config
+from pardata.core.graph import cull, get_dependents, toposort
+from pardata.core.optimize import fuse
+from pardata.core.spec import Ref, Task
+from pardata.bag.layers import PartitionOp
+
+
+def _count_refs(obj, key) -> int:
+    """How many times ``Ref(key)`` occurs in a task's arguments (inline tasks included)."""
+    typ = type(obj)
+    if typ is Ref:
+        return 1 if obj.key == key else 0
+    if typ is Task:
+        return sum(_count_refs(a, key) for a in obj.args) + _count_refs(obj.kwargs, key)
+    if typ is list or typ is tuple:
+        return sum(_count_refs(a, key) for a in obj)
+    if typ is dict:
+        return sum(_count_refs(a, key) for a in obj.values())
+    return 0
+
+
+def _is_partition_task(node) -> bool:
+    return type(node) is Task and type(node.func) is PartitionOp
+
+
+def stream_partitions(graph: dict, keys) -> dict:
+    """Inline single-use iterable-producing partition tasks into their consumers."""
+    keep = set(keys)
+    dependents = get_dependents(graph)
+    out = dict(graph)
+    for key in toposort(graph):
+        node = out[key]
+        if key in keep or not _is_partition_task(node) or node.func.mode != "list":
+            continue
+        users = dependents[key]
+        if len(users) != 1:
+            continue
+        user = out[users[0]]
+        if not _is_partition_task(user) or _count_refs(user, key) != 1:
+            continue
+        inline = Task(None, node.func.lazy(), *node.args, **node.kwargs)
+        out[user.key] = user.substitute({key: inline})
+        del out[key]
+    return out
+
+
+def optimize(graph: dict, keys) -> dict:
+    """Cull, stream partition chains into single tasks, restrict shuffles, then fuse."""
+    from pardata.bag.shuffle import restrict_shuffles
+
+    graph, _ = cull(graph, keys)
+    graph = stream_partitions(graph, keys)
+    graph = restrict_shuffles(graph)
+    if config.get("optimization.fuse.active", True):
+        graph, _ = fuse(graph, keys)
+    return graph
