@@ -1,0 +1,107 @@
+"""``.str``, ``.dt`` and ``.cat``: pandas accessors applied partition by partition.
+
+Every accessor attribute pandas offers is available: the attribute is looked up on the
+meta's accessor first (so a typo fails at once, with pandas' own message), and the
+result's meta comes from running the same call on the empty meta.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+
+from pardata.dataframe.blockwise import Blockwise
+from pardata.dataframe.collection import as_expr, new_collection
+from pardata.dataframe.expr import Expr, node
+from pardata.dataframe.meta import emulate, make_meta
+
+
+def _accessor_call(s, accessor, attr, is_call, args, kwargs):
+    value = getattr(getattr(s, accessor), attr)
+    return value(*args, **kwargs) if is_call else value
+
+
+@node
+class AccessorCall(Blockwise):
+    """``partition.<accessor>.<attr>`` (called with ``args`` when ``is_call``)."""
+
+    frame: Expr
+    accessor: str
+    attr: str
+    is_call: bool
+    args: tuple = ()
+    kwargs: dict = None  # type: ignore[assignment]
+    meta: object = None
+    _func = staticmethod(_accessor_call)
+
+    @property
+    def _prefix(self):  # type: ignore[override]
+        return f"{self.accessor}-{self.attr}".lower()
+
+    def _args(self):
+        return [self.frame, self.accessor, self.attr, self.is_call, self.args, self.kwargs or {}]
+
+    @cached_property
+    def _meta(self):
+        if self.meta is not None:
+            return make_meta(self.meta)
+        return super()._meta
+
+    def _describe(self):
+        return f"Accessor({self.accessor}.{self.attr})"
+
+
+class _Accessor:
+    _name = ""
+    # methods whose result depends on values across partitions
+    _unsupported: frozenset = frozenset()
+
+    def __init__(self, series):
+        getattr(series._meta, self._name)  # raises pandas' AttributeError for wrong dtypes
+        self._series = series
+
+    def __dir__(self):
+        return sorted(set(dir(getattr(self._series._meta, self._name))) - self._unsupported)
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        if attr in self._unsupported:
+            raise NotImplementedError(f".{self._name}.{attr} is not supported on partitions")
+        value = getattr(getattr(self._series._meta, self._name), attr)
+        if callable(value):
+            def method(*args, meta=None, **kwargs):
+                args = tuple(as_expr(a) for a in args)
+                return new_collection(AccessorCall(self._series._expr, self._name, attr, True,
+                                                   args, kwargs or None, meta))
+
+            method.__name__ = attr
+            method.__doc__ = getattr(value, "__doc__", None)
+            return method
+        return new_collection(AccessorCall(self._series._expr, self._name, attr, False))
+
+
+class StringAccessor(_Accessor):
+    _name = "str"
+
+    def split(self, pat=None, n=-1, expand=False, regex=None):
+        """With ``expand=True`` the number of columns must be known: pass ``n=``."""
+        if expand and n in (-1, None, 0):
+            raise NotImplementedError("str.split(expand=True) needs n= (the number of columns "
+                                      "is not known until computed)")
+        kwargs = {"pat": pat, "n": n, "expand": expand}
+        if regex is not None:
+            kwargs["regex"] = regex
+        meta = None
+        if expand:
+            probe = emulate(lambda s: s.str.split(**kwargs), self._series._meta, udf=True)
+            meta = probe.reindex(columns=range(n + 1)).astype(self._series._meta.dtype)
+        return new_collection(AccessorCall(self._series._expr, "str", "split", True, (),
+                                           kwargs, meta))
+
+
+class DatetimeAccessor(_Accessor):
+    _name = "dt"
+
+
+class CategoricalAccessor(_Accessor):
+    _name = "cat"
+    _unsupported = frozenset({"set_categories", "add_categories", "remove_unused_categories"})

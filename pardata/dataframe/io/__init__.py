@@ -1,0 +1,1 @@
+"""Readers and writers. Every reader is a ``Blockwise`` plan node without children."""
