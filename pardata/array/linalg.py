@@ -1,0 +1,171 @@
+"""Linear algebra: tall-and-skinny QR and SVD, and direct solves.
+
+``qr`` is the one-level TSQR: every row block is factored on its own (``A_i = Q_i R_i``),
+the small ``R_i`` are stacked and factored once more (``[R_i] = Q' R``), and the final
+``Q`` block ``i`` is ``Q_i @ Q'_i``. It needs one chunk along the columns and works for
+any number of row blocks; only the stacked ``R`` (``n_blocks * n`` rows) meets in one
+task. ``svd`` factors ``R`` from TSQR. ``solve`` and ``inv`` gather the (square) matrix
+into one block: they are exact but not out-of-core.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from pardata.array.chunks import offsets
+from pardata.array.core import Array
+from pardata.array.creation import asarray
+from pardata.array.layers import GraphLayer
+from pardata.core.spec import Ref, Task
+from pardata.core.tokenize import tokenize
+
+
+def _qr_block(block):
+    return np.linalg.qr(block)
+
+
+def _stack_qr(*factors):
+    return np.linalg.qr(np.concatenate([f[1] for f in factors], axis=0))
+
+
+def _q_block(local, second, start, stop):
+    return local[0] @ second[0][start:stop]
+
+
+def _r_of(second):
+    return second[1]
+
+
+def _tsqr(a: Array, name: str):
+    """Layers for Q (row blocks like ``a``) and R (one block); returns both Arrays."""
+    if a.ndim != 2:
+        raise ValueError("qr needs a 2-D array")
+    if len(a.chunks[1]) != 1:
+        a = a.rechunk({1: -1})
+    m_blocks = a.chunks[0]
+    n = a.shape[1]
+    ks = [min(m, n) for m in m_blocks]
+    starts = offsets(ks)
+    k_final = min(int(sum(ks)), n)
+    qname, rname = f"qr-q-{name}", f"qr-r-{name}"
+    local_name, second_key = f"qr-local-{name}", f"qr-second-{name}"
+    dtype = np.linalg.qr(np.ones((1, 1), dtype=a.dtype))[0].dtype
+
+    def factor_tasks() -> dict:
+        graph = {}
+        for i in range(len(m_blocks)):
+            lk = (local_name, i)
+            graph[lk] = Task(lk, _qr_block, Ref((a.name, i, 0)))
+        graph[second_key] = Task(second_key, _stack_qr, *[Ref((local_name, i)) for i in range(len(m_blocks))])
+        return graph
+
+    def build_q() -> dict:
+        graph = factor_tasks()
+        for i in range(len(m_blocks)):
+            qk = (qname, i, 0)
+            graph[qk] = Task(qk, _q_block, Ref((local_name, i)), Ref(second_key), starts[i], starts[i + 1])
+        return graph
+
+    def build_r() -> dict:
+        graph = factor_tasks()
+        rk = (rname, 0, 0)
+        graph[rk] = Task(rk, _r_of, Ref(second_key))
+        return graph
+
+    q = Array(GraphLayer(qname, (m_blocks, (k_final,)), (a._layer,), build_q), dtype)
+    r = Array(GraphLayer(rname, ((k_final,), (n,)), (a._layer,), build_r), dtype)
+    return q, r
+
+
+def tsqr(a, compute_svd=False):
+    a = asarray(a)
+    q, r = _tsqr(a, tokenize(a.name))
+    if not compute_svd:
+        return q, r
+    return _svd_from_qr(q, r)
+
+
+def qr(a):
+    """Reduced QR of a tall-and-skinny array: ``(Q, R)`` with ``Q`` chunked like ``a``."""
+    return tsqr(a)
+
+
+def _svd_r(r):
+    return np.linalg.svd(r, full_matrices=False)
+
+
+def _pick(i, t):
+    return t[i]
+
+
+def _svd_from_qr(q: Array, r: Array):
+    from pardata.array.products import matmul
+
+    name = f"svd-{tokenize(r.name)}"
+    k, n = r.shape
+    key = (name, "factors")
+    factors = {key: Task(key, _svd_r, Ref((r.name, 0, 0)))}
+    outs = []
+    for i, (chunks, nd) in enumerate((((k,), (k,)), ((k,),), ((k,), (n,)))):
+        oname = f"{name}-{i}"
+        okey = (oname, *(0,) * len(nd))
+        graph = dict(factors)
+        graph[okey] = Task(okey, _pick, i, Ref(key))
+        dtype = r.dtype if i != 1 else np.finfo(r.dtype).dtype if r.dtype.kind in "fc" else np.float64
+        outs.append(Array(GraphLayer(oname, nd if i == 1 else chunks, (r._layer,), graph), dtype))
+    u_r, s, vt = outs
+    return matmul(q, u_r), s, vt
+
+
+def svd(a, coerce_signs=False):
+    """Thin SVD ``(U, s, Vt)`` of a tall-and-skinny (or short-and-fat) array via TSQR."""
+    a = asarray(a)
+    if a.ndim != 2:
+        raise ValueError("svd needs a 2-D array")
+    if a.numblocks[1] > 1 and a.numblocks[0] == 1:
+        u, s, vt = svd(a.T)
+        return vt.T, s, u.T
+    q, r = _tsqr(a, tokenize(a.name))
+    return _svd_from_qr(q, r)
+
+
+def _single(a: Array) -> Array:
+    return a.rechunk(tuple((s,) for s in a.shape))
+
+
+def _solve(a, b):
+    return np.linalg.solve(a, b)
+
+
+def solve(a, b) -> Array:
+    """``x`` with ``a @ x == b`` for square ``a`` (gathered into one block; see module)."""
+    from pardata.array.blockwise import blockwise
+
+    a, b = _single(asarray(a)), _single(asarray(b))
+    if a.ndim != 2 or a.shape[0] != a.shape[1]:
+        raise ValueError("solve needs a square 2-D matrix")
+    ind = "j" if b.ndim == 1 else "jk"
+    return blockwise(_solve, ind.replace("j", "i"), a, "ij", b, ind,
+                     dtype=np.result_type(a.dtype, b.dtype, float))
+
+
+def inv(a) -> Array:
+    a = _single(asarray(a))
+    return a.map_blocks(np.linalg.inv, dtype=np.result_type(a.dtype, float))
+
+
+def norm(x, ord=None, axis=None, keepdims=False) -> Array:
+    """Vector 2-norm / Frobenius norm (``ord=None``), or ``ord`` in ``inf, -inf, 1``
+    for vectors along ``axis``."""
+    from pardata.array import reductions
+
+    x = asarray(x)
+    if ord is None or ord == "fro" or ord == 2 and (axis is None and x.ndim == 1 or isinstance(axis, int)):
+        sq = abs(x) ** 2
+        return reductions.sum(sq, axis=axis, keepdims=keepdims) ** 0.5
+    if ord == np.inf:
+        return reductions.max(abs(x), axis=axis, keepdims=keepdims)
+    if ord == -np.inf:
+        return reductions.min(abs(x), axis=axis, keepdims=keepdims)
+    if ord == 1 and (x.ndim == 1 or isinstance(axis, int)):
+        return reductions.sum(abs(x), axis=axis, keepdims=keepdims)
+    raise NotImplementedError(f"norm with ord={ord!r} is not implemented")
