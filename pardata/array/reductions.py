@@ -208,11 +208,11 @@ def nanprod(a, axis=None, dtype=None, keepdims=False, split_every=None, out=None
     return _simple(a, np.nanprod, np.multiply, "multiply", axis, dtype, keepdims, split_every, out)
 
 
-def _fmin(block, axis, keepdims):
+def _fmin(block, axis=None, keepdims=False):
     return np.fmin.reduce(block, axis=axis, keepdims=keepdims)
 
 
-def _fmax(block, axis, keepdims):
+def _fmax(block, axis=None, keepdims=False):
     return np.fmax.reduce(block, axis=axis, keepdims=keepdims)
 
 
