@@ -130,7 +130,7 @@ def normalize_chunks(chunks, shape, limit=None, dtype=None, previous=None) -> tu
         elif c == "auto":
             autos.append(a)
         elif isinstance(c, Number) and not isinstance(c, bool):
-            resolved[a] = blocks_from_blocksize(int(n), int(c))
+            resolved[a] = None if is_unknown(n) else blocks_from_blocksize(int(n), int(c))
         else:
             raise ValueError(f"cannot understand chunk spec {c!r} for axis {a}")
         if resolved[a] is not None and a not in autos:
@@ -142,7 +142,8 @@ def normalize_chunks(chunks, shape, limit=None, dtype=None, previous=None) -> tu
             resolved[a] = blocks_from_blocksize(int(shape[a]), sizes[a])
     for a, (dim, n) in enumerate(zip(resolved, shape)):
         if dim is None:
-            raise ValueError(f"axis {a} has unknown length; give its chunks explicitly")
+            raise ValueError(f"axis {a} has unknown length; give its chunks explicitly "
+                             "or call compute_chunk_sizes()")
         if not is_unknown(n) and not any(is_unknown(x) for x in dim) and sum(dim) != n:
             raise ValueError(f"chunks {dim} along axis {a} sum to {sum(dim)}, not {n}")
         if any(not is_unknown(x) and x < 0 for x in dim):

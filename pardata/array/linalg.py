@@ -105,13 +105,13 @@ def _svd_from_qr(q: Array, r: Array):
     key = (name, "factors")
     factors = {key: Task(key, _svd_r, Ref((r.name, 0, 0)))}
     outs = []
-    for i, (chunks, nd) in enumerate((((k,), (k,)), ((k,),), ((k,), (n,)))):
+    for i, chunks in enumerate((((k,), (k,)), ((k,),), ((k,), (n,)))):
         oname = f"{name}-{i}"
-        okey = (oname, *(0,) * len(nd))
+        okey = (oname, *(0,) * len(chunks))
         graph = dict(factors)
         graph[okey] = Task(okey, _pick, i, Ref(key))
-        dtype = r.dtype if i != 1 else np.finfo(r.dtype).dtype if r.dtype.kind in "fc" else np.float64
-        outs.append(Array(GraphLayer(oname, nd if i == 1 else chunks, (r._layer,), graph), dtype))
+        dtype = np.linalg.svd(np.ones((1, 1), dtype=r.dtype))[i].dtype
+        outs.append(Array(GraphLayer(oname, chunks, (r._layer,), graph), dtype))
     u_r, s, vt = outs
     return matmul(q, u_r), s, vt
 
@@ -144,7 +144,7 @@ def solve(a, b) -> Array:
     if a.ndim != 2 or a.shape[0] != a.shape[1]:
         raise ValueError("solve needs a square 2-D matrix")
     ind = "j" if b.ndim == 1 else "jk"
-    return blockwise(_solve, ind.replace("j", "i"), a, "ij", b, ind,
+    return blockwise(_solve, ind.replace("j", "i"), a, "ij", b, ind, concatenate=True,
                      dtype=np.result_type(a.dtype, b.dtype, float))
 
 

@@ -66,6 +66,13 @@ def _grow(nested, sides, depths, modes, axis=0):
     return block
 
 
+def _deep_enough(dim: tuple, depth: int) -> tuple:
+    sizes = blocks_from_blocksize(sum(dim), max(max(dim), depth))
+    if len(sizes) > 1 and sizes[-1] < depth:
+        sizes = sizes[:-2] + (sizes[-2] + sizes[-1],)
+    return sizes
+
+
 def overlap(x: Array, depth, boundary="reflect") -> Array:
     """The array of grown blocks (each block plus its halo); used by ``map_overlap``."""
     depths = _normalize_depth(depth, x.ndim)
@@ -74,7 +81,7 @@ def overlap(x: Array, depth, boundary="reflect") -> Array:
         if not (isinstance(m, Number) or m in ("reflect", "periodic", "nearest", "none")):
             raise ValueError(f"unknown boundary {m!r}")
     # every block must be at least as deep as the halo it lends its neighbours
-    target = tuple(d if len(d) == 1 or min(d) >= dep else blocks_from_blocksize(sum(d), max(max(d), dep))
+    target = tuple(d if len(d) == 1 or min(d) >= dep else _deep_enough(d, dep)
                    for d, dep in zip(x.chunks, depths))
     if target != x.chunks:
         x = x.rechunk(target)

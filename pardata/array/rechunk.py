@@ -50,6 +50,8 @@ def _overlaps(old: tuple, new: tuple) -> list:
 
 
 def _assemble(shape, dtype, pieces, *blocks):
+    if None in shape:  # axes left as they were (possibly of unknown length)
+        shape = tuple(blocks[0].shape[a] if s is None else s for a, s in enumerate(shape))
     out = np.empty(shape, dtype=dtype)
     for (dest, src), block in zip(pieces, blocks):
         out[dest] = block[src]
@@ -57,11 +59,14 @@ def _assemble(shape, dtype, pieces, *blocks):
 
 
 def _n_pieces(old: tuple, new: tuple) -> int:
-    return math.prod(len(set(offsets(o)[1:-1]) | set(offsets(n)[1:-1])) + 1 for o, n in zip(old, new))
+    return math.prod(len(o) if o == n else len(set(offsets(o)[1:-1]) | set(offsets(n)[1:-1])) + 1
+                     for o, n in zip(old, new))
 
 
 def _direct(x: Array, new: tuple, name: str) -> Array:
-    per_dim = [_overlaps(o, n) for o, n in zip(x.chunks, new)]
+    per_dim = [[[(i, slice(None), slice(None))] for i in range(len(o))] if o == n else _overlaps(o, n)
+               for o, n in zip(x.chunks, new)]
+    same = [o == n for o, n in zip(x.chunks, new)]
     old_name = x.name
     dtype = x.dtype
 
@@ -70,11 +75,12 @@ def _direct(x: Array, new: tuple, name: str) -> Array:
         for idx in block_indices(new):
             key = (name, *idx)
             choices = [per_dim[a][i] for a, i in enumerate(idx)]
-            shape = tuple(d[i] for d, i in zip(new, idx))
+            shape = tuple(None if same[a] else d[i] for a, (d, i) in enumerate(zip(new, idx)))
             if all(len(c) == 1 for c in choices):
                 src = tuple(c[0][0] for c in choices)
                 sl = tuple(c[0][1] for c in choices)
-                full = all(s.start == 0 and s.stop == x.chunks[a][src[a]] for a, s in enumerate(sl))
+                full = all(s == slice(None) or (s.start == 0 and s.stop == x.chunks[a][src[a]])
+                           for a, s in enumerate(sl))
                 if full:
                     graph[key] = Alias(key, (old_name, *src))
                 else:

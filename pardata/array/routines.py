@@ -229,8 +229,9 @@ def flatnonzero(a) -> Array:
 
 
 def isin(element, test_elements) -> Array:
-    test = np.asarray(test_elements)
-    return elemwise(np.isin, element, test, dtype=bool)
+    element = asarray(element)
+    ind = LETTERS[:element.ndim]
+    return blockwise(np.isin, ind, element, ind, np.asarray(test_elements), None, dtype=bool)
 
 
 # ----------------------------------------------------------------------------- counting
