@@ -44,11 +44,15 @@ def as_expr(value: Any) -> Any:
 
 
 def _finalize(results):
+    """Concatenate computed partitions (empty ones only matter when all are empty)."""
     first = results[0]
     if isinstance(first, pd.Index):
         return first.append(list(results[1:])) if len(results) > 1 else first
     if len(results) == 1:
         return first
+    if isinstance(first, (pd.DataFrame, pd.Series)):
+        nonempty = [r for r in results if len(r)]
+        return pd.concat(nonempty if nonempty else results[:1])
     return pd.concat(results)
 
 

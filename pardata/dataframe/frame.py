@@ -330,11 +330,11 @@ class DataFrame(_Frame):
         return self._method("eval", expr, **kwargs)
 
     def join(self, other, on=None, how: str = "left", lsuffix: str = "", rsuffix: str = "",
-             npartitions=None, shuffle_method=None):
+             suffixes=None, npartitions=None, shuffle_method=None):
         from pardata.dataframe.merge import join
 
         return join(self, other, on=on, how=how, lsuffix=lsuffix, rsuffix=rsuffix,
-                    npartitions=npartitions, shuffle_method=shuffle_method)
+                    suffixes=suffixes, npartitions=npartitions, shuffle_method=shuffle_method)
 
     def to_pandas(self, **kwargs) -> pd.DataFrame:
         return self.compute(**kwargs)

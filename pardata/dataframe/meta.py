@@ -111,7 +111,7 @@ def _fake_values(dtype: Any, n: int = 2) -> Any:
 
 def _nonempty_index(idx: pd.Index, n: int = 2) -> pd.Index:
     if isinstance(idx, pd.RangeIndex):
-        return pd.RangeIndex(n, name=idx.name)
+        return pd.RangeIndex(1, n + 1, name=idx.name)  # same values as fake ints
     if isinstance(idx, pd.MultiIndex):
         levels = [_nonempty_index(lvl, n) for lvl in idx.levels]
         return pd.MultiIndex.from_arrays(levels, names=idx.names)

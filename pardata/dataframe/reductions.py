@@ -83,9 +83,8 @@ def _combine_step(func, kwargs, parts):
 
 def _aggregate_step(func, kwargs, meta, parts):
     kept = _non_empty(parts)
-    if not kept:
-        # every partition was empty: the answer is pandas' own on empty data
-        return parts[0].value if parts else meta
+    if not kept:  # every partition was empty: aggregate the first one's chunk result
+        kept = [parts[0].value]
     return func(kept, **kwargs)
 
 
@@ -101,11 +100,15 @@ class TreeCombine(Expr):
     meta: Any
     split_every: int
     prefix: str = "reduce"
-    _is_broadcast = True
+    broadcast: bool = True
 
     @property
     def _prefix(self):  # type: ignore[override]
         return self.prefix
+
+    @property
+    def _is_broadcast(self):  # type: ignore[override]
+        return self.broadcast
 
     @cached_property
     def _meta(self):
@@ -157,7 +160,11 @@ class Reduction(Expr):
     split_every: int | None = None
     prefix: str = "reduce"
     required: Any = ALL
-    _is_broadcast = True
+    broadcast: bool = True  # a single value every partition may use (not a frame of rows)
+
+    @property
+    def _is_broadcast(self):  # type: ignore[override]
+        return self.broadcast
 
     @property
     def _prefix(self):  # type: ignore[override]
@@ -178,7 +185,7 @@ class Reduction(Expr):
         chunks = Chunk(self.frame, self.chunk, self.chunk_kwargs or {})
         return TreeCombine(chunks, self.combine, self.combine_kwargs or {}, self.aggregate,
                            self.aggregate_kwargs or {}, self.meta,
-                           self.split_every or SPLIT_EVERY, self.prefix)
+                           self.split_every or SPLIT_EVERY, self.prefix, self.broadcast)
 
     def _describe(self):
         return f"Reduction({self.prefix})"

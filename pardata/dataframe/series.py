@@ -93,7 +93,7 @@ class Series(_Frame):
             self._expr, red.value_counts_chunk, red.value_counts_combine,
             red.value_counts_aggregate, meta, {"dropna": dropna}, {"dropna": dropna},
             {"dropna": dropna, "sort": sort, "ascending": ascending, "normalize": normalize,
-             "meta": meta}, split_every, prefix="value-counts"))
+             "meta": meta}, split_every, prefix="value-counts", broadcast=False))
 
     def unique(self, split_every=None):
         """The distinct values, as a Series (in order of first appearance)."""
@@ -101,7 +101,7 @@ class Series(_Frame):
         return new_collection(red.Reduction(
             self._expr, red.unique_chunk, red.unique_combine, _unique_series,
             meta, {"dropna": False}, {"dropna": False}, {"name": self.name},
-            split_every, prefix="unique"))
+            split_every, prefix="unique", broadcast=False))
 
     def dropna(self):
         return self._method("dropna")

@@ -96,9 +96,9 @@ def _compute(x: Any, scheduler: str, check_divisions: bool, check_meta: bool) ->
             assert_meta_matches(x._meta, part, f"partition {i}")
     if check_divisions:
         assert_divisions(x.divisions, parts)
-    if isinstance(parts[0], pd.Index):
-        return parts[0].append(list(parts[1:])) if len(parts) > 1 else parts[0]
-    return pd.concat(parts) if len(parts) > 1 else parts[0]
+    from pardata.dataframe.collection import _finalize
+
+    return _finalize(parts)
 
 
 def _sort(x: Any, check_index: bool) -> Any:
@@ -106,10 +106,13 @@ def _sort(x: Any, check_index: bool) -> Any:
         return x.sort_values()
     if isinstance(x, pd.DataFrame):
         by = list(x.columns)
+        names = list(x.index.names)
+        x = x.rename_axis([None] * len(names))  # a column may share the index's name
         try:
             x = x.sort_values(by=by, kind="mergesort") if by else x
         except TypeError:
             pass
+        x.index.names = names
     elif isinstance(x, pd.Series):
         try:
             x = x.sort_values(kind="mergesort")
