@@ -20,11 +20,23 @@ vocabulary and never import each other.
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from pardata.serialize import Serialized
 
-from .schema import Message, message
+from .schema import Key, Message, message
 
-__all__ = ["PROTOCOL_VERSION", "Handshake", "HandshakeReply", "Heartbeat", "Error", "Batch"]
+__all__ = [
+    "PROTOCOL_VERSION", "Handshake", "HandshakeReply", "Heartbeat", "Error", "Batch",
+    # cluster runtime
+    "RegisterWorker", "WorkerRegistered", "WorkerStatus", "ComputeTask", "FreeData",
+    "CancelCompute", "StealRequest", "StealReply", "CloseWorkerRequest", "WorkerClosing",
+    "TaskDone", "TaskFailed", "DependencyMissing", "ReplicasAdded", "ReplicasReleased",
+    "RegisterClient", "ClientRegistered", "SubmitGraph", "ReleaseKeys", "CancelKeys",
+    "DataPlaced", "KeyInMemory", "KeyErred", "KeyCancelled", "KeyLost", "Query", "QueryReply",
+    "GetData", "DataReply", "PutData", "Ack", "RunFunction", "FunctionResult",
+]
 
 #: Bumped on any incompatible change to framing or to an existing message.
 PROTOCOL_VERSION = 1
@@ -84,3 +96,342 @@ class Batch(Message):
     """
 
     messages: list[Message]
+
+
+# --- cluster runtime: workers <-> scheduler --------------------------------------------
+#
+# Task keys travel as ``Key``; maps keyed by task keys are sent as parallel lists (msgpack
+# map keys are limited to str/int). Task payloads, results and exceptions are
+# ``Serialized`` and stay opaque to the scheduler, which only forwards them.
+
+
+@message("register-worker")
+class RegisterWorker(Message):
+    """First message of a worker on its scheduler connection.
+
+    ``address`` is where peers and clients reach it (its identity at the scheduler);
+    ``name`` is a human label (``--name``).
+    """
+
+    address: str
+    name: str
+    nthreads: int
+    memory_limit: int = 0
+    resources: dict[str, float] = dataclasses.field(default_factory=dict)
+    pid: int = 0
+    local_directory: str = ""
+
+
+@message("worker-registered")
+class WorkerRegistered(Message):
+    """The scheduler accepted a worker; tells it how often to report in."""
+
+    heartbeat_interval: float
+
+
+@message("worker-status")
+class WorkerStatus(Message):
+    """Periodic liveness and memory report of a worker."""
+
+    managed_bytes: int = 0
+    process_bytes: int = 0
+    paused: bool = False
+
+
+@message("compute-task")
+class ComputeTask(Message):
+    """Scheduler -> worker: run ``key`` as execution ``attempt``.
+
+    ``dependencies[i]`` is held by ``who_has[i]`` and is ``nbytes[i]`` bytes.
+    """
+
+    key: Key
+    attempt: int
+    payload: Serialized
+    priority: tuple[int | float, ...] = ()
+    dependencies: list[Key] = dataclasses.field(default_factory=list)
+    who_has: list[list[str]] = dataclasses.field(default_factory=list)
+    nbytes: list[int] = dataclasses.field(default_factory=list)
+
+
+@message("free-data")
+class FreeData(Message):
+    """Scheduler -> worker: nobody needs these results here any more."""
+
+    keys: list[Key]
+
+
+@message("cancel-compute")
+class CancelCompute(Message):
+    """Scheduler -> worker: forget execution ``attempt`` of ``key``."""
+
+    key: Key
+    attempt: int
+
+
+@message("steal-request")
+class StealRequest(Message):
+    """Scheduler -> worker: give ``attempt`` of ``key`` up if it has not started."""
+
+    key: Key
+    attempt: int
+
+
+@message("steal-reply")
+class StealReply(Message):
+    """Worker -> scheduler: whether the task of a ``steal-request`` was given up."""
+
+    key: Key
+    attempt: int
+    confirmed: bool
+
+
+@message("close-worker")
+class CloseWorkerRequest(Message):
+    """Scheduler -> worker: you are considered gone; shut down."""
+
+    reason: str = ""
+
+
+@message("worker-closing")
+class WorkerClosing(Message):
+    """Worker -> scheduler: leaving on purpose (its tasks are not held against it)."""
+
+    reason: str = ""
+
+
+@message("task-done")
+class TaskDone(Message):
+    """Worker -> scheduler: ``attempt`` of ``key`` is in memory here.
+
+    ``start``/``stop`` are wall-clock times of the run, for the task stream.
+    """
+
+    key: Key
+    attempt: int
+    nbytes: int
+    type_name: str = ""
+    start: float = 0.0
+    stop: float = 0.0
+
+
+@message("task-failed")
+class TaskFailed(Message):
+    """Worker -> scheduler: ``attempt`` of ``key`` raised; forwarded to clients as is."""
+
+    key: Key
+    attempt: int
+    exception: Serialized
+    traceback: str = ""
+    start: float = 0.0
+    stop: float = 0.0
+
+
+@message("dependency-missing")
+class DependencyMissing(Message):
+    """Worker -> scheduler: ``key`` cannot run, input ``missing`` could not be fetched."""
+
+    key: Key
+    attempt: int
+    missing: Key
+    holders: list[str] = dataclasses.field(default_factory=list)
+
+
+@message("replicas-added")
+class ReplicasAdded(Message):
+    """Worker -> scheduler: this worker now also holds copies of ``keys``."""
+
+    keys: list[Key]
+    nbytes: list[int]
+
+
+@message("replicas-released")
+class ReplicasReleased(Message):
+    """Worker -> scheduler: this worker no longer holds ``keys``."""
+
+    keys: list[Key]
+
+
+# --- cluster runtime: clients <-> scheduler ------------------------------------------
+
+
+@message("register-client")
+class RegisterClient(Message):
+    """First message of a client on its scheduler connection."""
+
+    client: str
+
+
+@message("client-registered")
+class ClientRegistered(Message):
+    """The scheduler accepted a client."""
+
+    scheduler: str
+
+
+@message("submit-graph")
+class SubmitGraph(Message):
+    """Client -> scheduler: tasks (parallel lists) and the keys the client wants.
+
+    ``priorities[i]`` is the static order of ``keys[i]`` (smaller runs first);
+    ``retries``, ``workers`` and ``resources`` apply to every task of the submission.
+    """
+
+    keys: list[Key]
+    payloads: list[Serialized]
+    dependencies: list[list[Key]]
+    priorities: list[int]
+    wanted: list[Key]
+    user_priority: int = 0
+    retries: int = 0
+    workers: list[str] | None = None
+    resources: dict[str, float] | None = None
+
+
+@message("release-keys")
+class ReleaseKeys(Message):
+    """Client -> scheduler: the client holds no future for these keys any more."""
+
+    keys: list[Key]
+
+
+@message("cancel-keys")
+class CancelKeys(Message):
+    """Client -> scheduler: cancel these keys (every client's interest with ``force``)."""
+
+    keys: list[Key]
+    force: bool = False
+
+
+@message("data-placed")
+class DataPlaced(Message):
+    """Client -> scheduler: the client put these keys on ``worker`` (``scatter``)."""
+
+    worker: str
+    keys: list[Key]
+    nbytes: list[int]
+
+
+@message("key-in-memory")
+class KeyInMemory(Message):
+    """Scheduler -> client: a wanted key is computed, and where it is held."""
+
+    key: Key
+    nbytes: int = 0
+    who_has: list[str] = dataclasses.field(default_factory=list)
+
+
+@message("key-erred")
+class KeyErred(Message):
+    """Scheduler -> client: a wanted key failed.
+
+    ``exception``/``traceback`` are the worker's, from task ``blamed`` (the key itself
+    or an upstream task); ``exception`` is None when the scheduler declared the failure
+    (``kind`` "killed-worker", "invalid-graph", ...) and ``reason`` says why.
+    """
+
+    key: Key
+    reason: str
+    kind: str = "raised"
+    blamed: Key | None = None
+    exception: Serialized | None = None
+    traceback: str = ""
+
+
+@message("key-cancelled")
+class KeyCancelled(Message):
+    """Scheduler -> client: the client's interest in ``key`` was cancelled."""
+
+    key: Key
+
+
+@message("key-lost")
+class KeyLost(Message):
+    """Scheduler -> client: data without lineage (scattered) is gone."""
+
+    key: Key
+    reason: str = ""
+
+
+@message("query")
+class Query(Message):
+    """A question to the scheduler (``who_has``, ``has_what``, ``info``, ``restart``, ...).
+
+    Answered by a ``query-reply`` with the same ``request_id`` on the same connection.
+    """
+
+    request_id: int
+    name: str
+    keys: list[Key] | None = None
+    workers: list[str] | None = None
+
+
+@message("query-reply")
+class QueryReply(Message):
+    """Answer to a ``query``: plain ``data``; keys it mentions are in ``keys``.
+
+    ``data`` refers to task keys by index into ``keys``, since keys may be tuples that
+    plain data cannot tell from lists. ``error`` is set when the query failed.
+    """
+
+    request_id: int
+    data: Any = None
+    keys: list[Key] = dataclasses.field(default_factory=list)
+    error: str = ""
+
+
+# --- cluster runtime: anyone -> worker (its listener) ----------------------------------
+
+
+@message("get-data")
+class GetData(Message):
+    """Ask a worker for the values of ``keys`` (a peer fetching inputs, or a client)."""
+
+    keys: list[Key]
+
+
+@message("data")
+class DataReply(Message):
+    """Values of the keys asked for; ``missing`` ones are not held by this worker.
+
+    ``failed[i]`` could not be serialized, for the reason ``reasons[i]``.
+    """
+
+    keys: list[Key]
+    values: list[Serialized]
+    missing: list[Key] = dataclasses.field(default_factory=list)
+    failed: list[Key] = dataclasses.field(default_factory=list)
+    reasons: list[str] = dataclasses.field(default_factory=list)
+
+
+@message("put-data")
+class PutData(Message):
+    """A client places values on a worker (``scatter``); answered by ``ack``."""
+
+    keys: list[Key]
+    values: list[Serialized]
+    nbytes: list[int]
+
+
+@message("ack")
+class Ack(Message):
+    """A request was carried out (or not, with a reason)."""
+
+    ok: bool = True
+    reason: str = ""
+
+
+@message("run-function")
+class RunFunction(Message):
+    """Run ``function`` (a pickled ``(fn, args, kwargs)``) on a worker (``Client.run``)."""
+
+    function: Serialized
+
+
+@message("function-result")
+class FunctionResult(Message):
+    """Outcome of ``run-function``: the pickled value, or the pickled exception."""
+
+    ok: bool
+    value: Serialized
+    traceback: str = ""

@@ -1,0 +1,59 @@
+"""Comm settings read from ``pardata.config``, shared by scheduler, workers and clients.
+
+================================================  =====================================
+config key                                        meaning
+================================================  =====================================
+``distributed.comm.timeouts.connect``             give up connecting after this long
+``distributed.comm.timeouts.tcp``                 a started message must arrive within
+                                                  this (plus size / minimum rate)
+``distributed.comm.limits.max-message-bytes``     largest message accepted
+``distributed.comm.limits.max-frames``            most frames in one message
+``distributed.comm.batched-send-interval``        how long small messages to one peer
+                                                  wait to be sent together
+================================================  =====================================
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from pardata import config
+from pardata._units import parse_bytes, parse_timedelta
+
+from .core import Limits
+
+__all__ = ["limits_from_config", "connect_timeout", "batched_send_interval"]
+
+
+def limits_from_config() -> Limits:
+    """``Limits`` with the configured overrides applied to the defaults."""
+    base = Limits()
+    changes: dict = {}
+    tcp = config.get("distributed.comm.timeouts.tcp", None)
+    if tcp is not None:
+        changes["read_timeout"] = float(parse_timedelta(tcp))
+    size = config.get("distributed.comm.limits.max-message-bytes", None)
+    if size is not None:
+        nbytes = int(parse_bytes(size))
+        changes["max_message_bytes"] = nbytes
+        changes["max_frame_bytes"] = min(base.max_frame_bytes, nbytes)
+    frames = config.get("distributed.comm.limits.max-frames", None)
+    if frames is not None:
+        changes["max_frames"] = int(frames)
+    return dataclasses.replace(base, **changes) if changes else base
+
+
+def connect_timeout() -> float:
+    """Seconds to keep trying to reach a peer (``distributed.comm.timeouts.connect``)."""
+    return float(parse_timedelta(config.get("distributed.comm.timeouts.connect", "30s")))
+
+
+def batched_send_interval() -> float:
+    """Seconds ``BatchedSend`` waits to coalesce messages to one peer (default 0).
+
+    Zero still coalesces everything queued during one event-loop iteration, and more
+    while a write is in flight, without adding latency: asyncio timers have about
+    1 ms resolution, so any positive interval costs a millisecond per hop, and a
+    scheduler handing root tasks out slot by slot pays it on every round trip.
+    """
+    return float(parse_timedelta(config.get("distributed.comm.batched-send-interval", "0ms")))
