@@ -1,0 +1,370 @@
+"""`SchedulerServer`: the asyncio server that owns a `SchedulerState`.
+
+It is deliberately thin. Each connection starts with one registration message saying
+who is calling (a worker, a client, or a one-off query); after that the connection is
+a stream of batched messages both ways. Every batch read from a peer becomes events
+(stamped with ``time.monotonic()``), handled in one `SchedulerState.handle` call, and
+the commands that come back become messages, queued on the batched stream of the
+worker or client they are for. A timer feeds `Tick` (silent workers, work stealing).
+
+Task payloads, results and exceptions are `Serialized` and forwarded as they came:
+this process never unpickles anything a client or worker sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+import uuid
+from collections import deque
+
+from pardata.comm import BatchedSend, Comm, CommError, listen, unbatch
+from pardata.comm import messages as m
+from pardata.comm.settings import batched_send_interval, limits_from_config
+
+from . import events as e
+from .settings import state_from_config
+from .wire import WORKER_MESSAGES, client_event, command_message, graph_event, worker_event
+
+__all__ = ["SchedulerServer"]
+
+logger = logging.getLogger("pardata.scheduler")
+
+#: Task-stream records kept for ``Client.get_task_stream``.
+TASK_STREAM_LENGTH = 100_000
+
+
+class SchedulerServer:
+    """Listens on ``address`` and runs the cluster's scheduler until closed.
+
+    >>> server = SchedulerServer("tcp://127.0.0.1:0")   # doctest: +SKIP
+    >>> await server.start(); server.address            # doctest: +SKIP
+    'tcp://127.0.0.1:40321'
+    """
+
+    def __init__(
+        self,
+        address: str = "tcp://127.0.0.1:0",
+        *,
+        tick_interval: float = 0.2,
+        heartbeat_interval: float = 1.0,
+        limits=None,
+        authenticator=None,
+        **state_options,
+    ) -> None:
+        self.state = state_from_config(**state_options)
+        self.limits = limits or limits_from_config()
+        self.authenticator = authenticator
+        self.tick_interval = tick_interval
+        self.heartbeat_interval = heartbeat_interval
+        self.id = f"scheduler-{uuid.uuid4().hex[:12]}"
+        self.listener = None
+        self.workers: dict[str, BatchedSend] = {}  # address -> stream
+        self.worker_info: dict[str, dict] = {}  # address -> registration details
+        self.clients: dict[str, BatchedSend] = {}
+        self.task_stream: deque = deque(maxlen=TASK_STREAM_LENGTH)
+        self.started = time.time()
+        self._requested_address = address
+        self._interval = batched_send_interval()
+        self._tick_task: asyncio.Task | None = None
+        self._closed = False
+        self._done: asyncio.Event | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        if self.listener is None:
+            raise RuntimeError("the scheduler has not started")
+        return self.listener.address
+
+    async def start(self) -> "SchedulerServer":
+        self._done = asyncio.Event()
+        self.listener = await listen(
+            self._requested_address,
+            self._on_comm,
+            limits=self.limits,
+            name=self.id,
+            authenticator=self.authenticator,
+        )
+        self._tick_task = asyncio.get_running_loop().create_task(self._tick_loop())
+        logger.info("scheduler %s listening at %s", self.id, self.address)
+        return self
+
+    async def close(self) -> None:
+        """Tell workers to leave, drop every connection, stop the timer."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._tick_task is not None:
+            self._tick_task.cancel()
+        for stream in list(self.workers.values()):
+            try:
+                stream.send(m.CloseWorkerRequest(reason="the scheduler is closing"))
+            except CommError:
+                pass
+        streams = [*self.workers.values(), *self.clients.values()]
+        await asyncio.gather(*(s.close(timeout=1.0) for s in streams), return_exceptions=True)
+        if self.listener is not None:
+            await self.listener.stop()
+        if self._tick_task is not None:
+            await asyncio.gather(self._tick_task, return_exceptions=True)
+        if self._done is not None:
+            self._done.set()
+        logger.info("scheduler %s closed", self.id)
+
+    async def finished(self) -> None:
+        """Wait until `close` has run."""
+        assert self._done is not None, "start() first"
+        await self._done.wait()
+
+    async def __aenter__(self) -> "SchedulerServer":
+        return await self.start()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    async def _tick_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_interval)
+            try:
+                self.handle(e.Tick(time.monotonic()))
+            except Exception:
+                pass  # logged by handle; the next tick may do better
+
+    # --- the state machine ---------------------------------------------------------------
+
+    def handle(self, *events) -> None:
+        """Feed events to the state and send the resulting commands."""
+        try:
+            commands = self.state.handle(*events)
+        except Exception:
+            logger.exception("the scheduler state failed handling %d event(s): %r", len(events), events[:3])
+            raise
+        who_has = self._holders
+        for cmd in commands:
+            kind, peer, msg = command_message(cmd, who_has)
+            if kind == "client":
+                stream = self.clients.get(peer)
+            else:
+                stream = self.workers.get(peer)
+                if kind == "close" and stream is not None:
+                    del self.workers[peer]
+                    self.worker_info.pop(peer, None)
+                    self._send(stream, msg)
+                    asyncio.get_running_loop().create_task(stream.close(timeout=1.0))
+                    continue
+            if stream is not None:
+                self._send(stream, msg)
+
+    def _holders(self, key) -> tuple:
+        ts = self.state.tasks.get(key)
+        return tuple(ws.name for ws in ts.who_has) if ts is not None else ()
+
+    @staticmethod
+    def _send(stream: BatchedSend, msg) -> None:
+        try:
+            stream.send(msg)
+        except CommError:
+            pass  # that peer is gone; its reader will report it
+
+    # --- connections ---------------------------------------------------------------------
+
+    async def _on_comm(self, comm: Comm) -> None:
+        first = await comm.read()
+        if isinstance(first, m.RegisterWorker):
+            await self._serve_worker(comm, first)
+        elif isinstance(first, m.RegisterClient):
+            await self._serve_client(comm, first)
+        elif isinstance(first, m.Query):
+            # a one-off connection (tools, tests): answer queries until it closes
+            msg = first
+            while True:
+                await comm.write(await self._answer(msg))
+                msg = await comm.read()
+                if not isinstance(msg, m.Query):
+                    break
+        else:
+            logger.warning("closing connection from %s: unexpected first message %s", comm.peer_address, msg_op(first))
+
+    async def _serve_worker(self, comm: Comm, reg: m.RegisterWorker) -> None:
+        address = reg.address
+        await comm.write(m.WorkerRegistered(heartbeat_interval=self.heartbeat_interval))
+        stream = BatchedSend(interval=self._interval)
+        stream.start(comm)
+        old = self.workers.get(address)
+        if old is not None:
+            old.abort()
+        self.workers[address] = stream
+        self.worker_info[address] = {
+            "name": reg.name or address,
+            "nthreads": reg.nthreads,
+            "memory_limit": reg.memory_limit,
+            "resources": dict(reg.resources),
+            "pid": reg.pid,
+            "local_directory": reg.local_directory,
+        }
+        self.handle(e.WorkerJoined(address, reg.nthreads, reg.memory_limit, dict(reg.resources), time.monotonic()))
+        logger.info("worker %s (%s, %d threads) joined", address, reg.name, reg.nthreads)
+        reason, graceful = "connection lost", False
+        try:
+            while True:
+                msg = await comm.read()
+                now = time.monotonic()
+                events = []
+                for one in unbatch(msg):
+                    ev = worker_event(address, one, now)
+                    if ev is not None:
+                        events.append(ev)
+                        if type(one) is m.TaskDone:
+                            self.task_stream.append((one.key, address, one.start, one.stop, "done"))
+                        elif type(one) is m.TaskFailed:
+                            self.task_stream.append((one.key, address, one.start, one.stop, "error"))
+                    elif type(one) is m.WorkerClosing:
+                        reason, graceful = one.reason or "worker closed", True
+                    elif type(one) not in WORKER_MESSAGES:
+                        raise CommError(f"unexpected {msg_op(one)} from worker {address}")
+                if events:
+                    self.handle(*events)
+                if graceful:
+                    break
+        except CommError as exc:
+            reason = f"connection lost: {exc}"
+        finally:
+            if self.workers.get(address) is stream:
+                del self.workers[address]
+                self.worker_info.pop(address, None)
+                stream.abort()
+                if not self._closed:
+                    logger.info("worker %s left: %s", address, reason)
+                    self.handle(e.WorkerLeft(address, reason, time.monotonic(), graceful))
+
+    async def _serve_client(self, comm: Comm, reg: m.RegisterClient) -> None:
+        client = reg.client
+        await comm.write(m.ClientRegistered(scheduler=self.id))
+        stream = BatchedSend(interval=self._interval)
+        stream.start(comm)
+        self.clients[client] = stream
+        logger.debug("client %s connected", client)
+        try:
+            while True:
+                msg = await comm.read()
+                now = time.monotonic()
+                events = []
+                for one in unbatch(msg):
+                    if type(one) is m.SubmitGraph:
+                        events.append(graph_event(client, one, now, self._resolve_workers(one.workers)))
+                    elif type(one) is m.Query:
+                        if events:
+                            self.handle(*events)
+                            events = []
+                        self._send(stream, await self._answer(one))
+                    else:
+                        ev = client_event(client, one, now)
+                        if ev is None:
+                            raise CommError(f"unexpected {msg_op(one)} from client {client}")
+                        events.append(ev)
+                if events:
+                    self.handle(*events)
+        except CommError as exc:
+            logger.debug("client %s disconnected: %s", client, exc)
+        finally:
+            if self.clients.get(client) is stream:
+                del self.clients[client]
+                stream.abort()
+                if not self._closed:
+                    self.handle(e.ClientLeft(client))
+
+    def _resolve_workers(self, workers):
+        """Worker names in a ``workers=`` restriction become their addresses."""
+        if workers is None:
+            return None
+        by_name = {info["name"]: addr for addr, info in self.worker_info.items()}
+        return [w if w in self.worker_info else by_name.get(w, w) for w in workers]
+
+    # --- queries -------------------------------------------------------------------------
+
+    async def _answer(self, q: m.Query) -> m.QueryReply:
+        handler = getattr(self, "_query_" + q.name.replace("-", "_"), None)
+        if handler is None:
+            return m.QueryReply(request_id=q.request_id, error=f"unknown query {q.name!r}")
+        try:
+            data, keys = handler(q)
+        except Exception as exc:  # a bad query must not take the connection down
+            logger.exception("query %s failed", q.name)
+            return m.QueryReply(request_id=q.request_id, error=f"{type(exc).__name__}: {exc}")
+        return m.QueryReply(request_id=q.request_id, data=data, keys=keys)
+
+    def _query_who_has(self, q):
+        answer = self.state.who_has(q.keys)
+        keys = list(answer)
+        return [list(answer[k]) for k in keys], keys
+
+    def _query_has_what(self, q):
+        answer = self.state.has_what(q.workers)
+        keys: list = []
+        index: dict = {}
+        data = {}
+        for worker, held in answer.items():
+            data[worker] = [index.setdefault(k, len(index)) for k in held]
+        keys = list(index)
+        return data, keys
+
+    def _query_nthreads(self, q):
+        return dict(self.state.nthreads()), []
+
+    def _query_task_states(self, q):
+        keys = list(q.keys) if q.keys is not None else list(self.state.tasks)
+        return [self.state.task_state(k) for k in keys], keys
+
+    def _query_story(self, q):
+        return [[repr(entry) for entry in self.state.story(k)] for k in q.keys or ()], list(q.keys or ())
+
+    def _query_task_stream(self, q):
+        keys = []
+        data = []
+        for i, (key, worker, start, stop, status) in enumerate(self.task_stream):
+            keys.append(key)
+            data.append([i, worker, start, stop, status])
+        return data, keys
+
+    def _query_info(self, q):
+        state = self.state
+        workers = {}
+        for address, info in self.worker_info.items():
+            ws = state.workers.get(address)
+            workers[address] = {
+                **info,
+                "nbytes": ws.nbytes if ws is not None else 0,
+                "processing": len(ws.processing) if ws is not None else 0,
+                "keys": len(ws.has_what) if ws is not None else 0,
+            }
+        data = {
+            "id": self.id,
+            "address": self.address,
+            "type": "Scheduler",
+            "pid": os.getpid(),
+            "started": self.started,
+            "workers": workers,
+            "clients": len(self.clients),
+            "tasks": dict(state.task_states_counts()),
+            "n_tasks": len(state.tasks),
+            "stale_messages": state.stale_messages,
+        }
+        return data, []
+
+    def _query_restart(self, q):
+        """Cancel every client's keys (force): the cluster forgets all work and data."""
+        events = [
+            e.CancelRequested(client, [ts.key for ts in wanted], True)
+            for client, wanted in list(self.state.clients.items())
+        ]
+        if events:
+            self.handle(*events)
+        return len(self.state.tasks), []
+
+
+def msg_op(msg) -> str:
+    return getattr(msg, "op", type(msg).__name__)
