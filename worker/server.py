@@ -1,0 +1,384 @@
+"""``WorkerServer``: the asyncio server around a ``WorkerState``.
+
+It owns four things the state machine only talks about: a stream to the scheduler
+(batched messages both ways), a listener serving ``get-data`` to peers and clients, a
+``TaskRunner`` thread pool, and a ``DataStore``. Messages and callbacks become events
+(``state.handle``); the instructions that come back are carried out in order: run a
+task, fetch from a peer, drop values, or send a message to the scheduler.
+
+The worker exits when the scheduler tells it to or when the scheduler connection
+breaks; there is no reconnection yet (a nanny restarting workers is a later issue).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import shutil
+import tempfile
+import time
+import traceback
+
+from pardata.comm import BatchedSend, Comm, CommError, connect, listen, unbatch
+from pardata.comm import messages as m
+from pardata.comm.pool import ConnectionPool
+from pardata.comm.settings import batched_send_interval, connect_timeout, limits_from_config
+from pardata.serialize import deserialize, serialize
+
+from . import events as ev
+from . import instructions as ins
+from .executor import Failed, TaskRunner, pack_exception
+from .state import WorkerState
+from .store import DataStore
+from .transfer import data_reply, decode_values, fetch_from_peer
+
+__all__ = ["WorkerServer"]
+
+logger = logging.getLogger("pardata.worker")
+
+
+class WorkerServer:
+    """A worker: call ``await start()``, later ``await close()``.
+
+    ``address`` is known after start; it is the worker's identity at the scheduler.
+    """
+
+    def __init__(
+        self,
+        scheduler_address: str,
+        *,
+        nthreads: int = 1,
+        memory_limit: int = 0,
+        name: str = "",
+        host: str = "127.0.0.1",
+        listen_address: str | None = None,
+        local_directory: str | None = None,
+        resources: dict | None = None,
+        limits=None,
+        validate: bool = False,
+    ) -> None:
+        self.scheduler_address = scheduler_address
+        self.nthreads = nthreads
+        self.memory_limit = int(memory_limit or 0)
+        self.name = name
+        self.resources = dict(resources or {})
+        self.limits = limits or limits_from_config()
+        self.validate = validate
+        self._listen_address = listen_address or (f"tcp://[{host}]:0" if ":" in host else f"tcp://{host}:0")
+        self._local_root = local_directory
+        self.local_directory = ""
+        self.store = DataStore()
+        self.state: WorkerState | None = None
+        self.listener = None
+        self.stream: BatchedSend | None = None
+        self.runner: TaskRunner | None = None
+        self.pool = ConnectionPool(name=f"worker {name}", limits=self.limits, connect_timeout=connect_timeout())
+        self._tasks: set[asyncio.Task] = set()
+        self._status = "created"
+        self._done: asyncio.Event | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return self.listener.address
+
+    @property
+    def status(self) -> str:
+        return self._status
+
+    async def start(self) -> "WorkerServer":
+        loop = asyncio.get_running_loop()
+        self._done = asyncio.Event()
+        self.local_directory = tempfile.mkdtemp(prefix="worker-", dir=self._prepare_root())
+        self.listener = await listen(self._listen_address, self._serve_peer, limits=self.limits, name=self.name)
+        self.name = self.name or self.address
+        self.state = WorkerState(self.address, self.nthreads, validate=self.validate)
+        self.runner = TaskRunner(self.nthreads, loop, self._on_outcomes, name=f"pardata-worker-{self.name}")
+        try:
+            comm = await connect(
+                self.scheduler_address, timeout=connect_timeout(), limits=self.limits, name=f"worker {self.name}"
+            )
+            await comm.write(
+                m.RegisterWorker(
+                    address=self.address,
+                    name=str(self.name),
+                    nthreads=self.nthreads,
+                    memory_limit=self.memory_limit,
+                    resources=self.resources,
+                    pid=os.getpid(),
+                    local_directory=self.local_directory,
+                )
+            )
+            reply = await comm.read()
+            if not isinstance(reply, m.WorkerRegistered):
+                comm.abort()
+                raise CommError(f"the scheduler refused worker {self.address}: {getattr(reply, 'op', reply)}")
+        except BaseException:
+            await self._teardown()
+            raise
+        self.stream = BatchedSend(interval=batched_send_interval())
+        self.stream.start(comm)
+        self._status = "running"
+        self._spawn(self._read_scheduler(comm))
+        self._spawn(self._heartbeats(reply.heartbeat_interval))
+        logger.info("worker %s (%s) connected to %s", self.address, self.name, self.scheduler_address)
+        return self
+
+    def _prepare_root(self) -> str:
+        root = self._local_root or os.path.join(tempfile.gettempdir(), "pardata-worker-space")
+        os.makedirs(root, exist_ok=True)
+        return root
+
+    async def close(self, reason: str = "closed", report: bool = True) -> None:
+        """Leave the cluster: tell the scheduler (if ``report``), drop everything."""
+        if self._status in ("closing", "closed"):
+            if self._done is not None:
+                await self._done.wait()
+            return
+        self._status = "closing"
+        if self.stream is not None:
+            if report:
+                try:
+                    self.stream.send(m.WorkerClosing(reason=reason))
+                except CommError:
+                    pass
+            await self.stream.close(timeout=1.0)
+        await self._teardown()
+        logger.info("worker %s closed: %s", self.address if self.listener else self.name, reason)
+
+    async def _teardown(self) -> None:
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current:
+                task.cancel()
+        await asyncio.gather(*(t for t in self._tasks if t is not current), return_exceptions=True)
+        if self.runner is not None:
+            self.runner.close()
+        if self.listener is not None:
+            await self.listener.stop()
+        await self.pool.close()
+        self.store.clear()
+        if self.local_directory:
+            shutil.rmtree(self.local_directory, ignore_errors=True)
+        self._status = "closed"
+        if self._done is not None:
+            self._done.set()
+
+    async def finished(self) -> None:
+        """Wait until the worker has closed (told to, or the scheduler went away)."""
+        assert self._done is not None, "start() first"
+        await self._done.wait()
+
+    async def __aenter__(self) -> "WorkerServer":
+        return await self.start()
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+    def _spawn(self, coro) -> asyncio.Task:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # --- the scheduler stream ------------------------------------------------------------
+
+    async def _read_scheduler(self, comm: Comm) -> None:
+        reason = "the scheduler connection closed"
+        try:
+            while True:
+                msg = await comm.read()
+                events: list = []
+                for one in unbatch(msg):
+                    t = type(one)
+                    if t is m.ComputeTask:
+                        events.append(
+                            ev.ExecuteRequested(
+                                worker=self.address,
+                                key=one.key,
+                                attempt=one.attempt,
+                                payload=one.payload,
+                                priority=one.priority,
+                                who_has={k: tuple(h) for k, h in zip(one.dependencies, one.who_has)},
+                                nbytes=dict(zip(one.dependencies, one.nbytes)),
+                            )
+                        )
+                    elif t is m.FreeData:
+                        events.append(ev.FreeKeysRequested(tuple(one.keys)))
+                    elif t is m.CancelCompute:
+                        events.append(ev.CancelRequested(one.key, one.attempt))
+                    elif t is m.StealRequest:
+                        self.handle(*events)
+                        events = []
+                        self._answer_steal(one)
+                    elif t is m.CloseWorkerRequest:
+                        reason = f"the scheduler closed this worker: {one.reason}"
+                        raise _Closing
+                    else:
+                        logger.warning("ignoring unexpected %s from the scheduler", one.op)
+                self.handle(*events)
+        except _Closing:
+            pass
+        except CommError as exc:
+            reason = f"lost the scheduler connection: {exc}"
+        if self._status == "running":
+            self._spawn(self.close(reason, report=False))
+
+    def _answer_steal(self, msg: m.StealRequest) -> None:
+        """The state machine has no steal event: give the task up only if it has not started.
+
+        A task still waiting for inputs or queued for a thread is cancelled (which the
+        state machine supports) and the steal confirmed; anything else is refused.
+        """
+        ts = self.state.tasks.get(msg.key)
+        ok = (
+            ts is not None
+            and ts.attempt == msg.attempt
+            and ts.state in ("waiting", "ready")
+            and msg.key not in self.state.running
+        )
+        if ok:
+            self.handle(ev.CancelRequested(msg.key, msg.attempt))
+        self._to_scheduler(m.StealReply(key=msg.key, attempt=msg.attempt, confirmed=ok))
+
+    async def _heartbeats(self, interval: float) -> None:
+        try:
+            import psutil
+
+            process = psutil.Process()
+        except Exception:  # noqa: BLE001 - no RSS figure then
+            process = None
+        while True:
+            rss = process.memory_info().rss if process is not None else 0
+            self._to_scheduler(m.WorkerStatus(managed_bytes=self.store.total_nbytes, process_bytes=rss))
+            await asyncio.sleep(interval)
+
+    def _to_scheduler(self, msg) -> None:
+        try:
+            self.stream.send(msg)
+        except CommError:
+            pass  # the reader notices the broken stream and closes the worker
+
+    # --- the state machine ---------------------------------------------------------------
+
+    def handle(self, *events) -> None:
+        """Feed events to the state and carry out its instructions, in order."""
+        if not events or self._status != "running":
+            return
+        for instruction in self.state.handle(*events):
+            t = type(instruction)
+            if t is ins.RunTask:
+                self._run(instruction)
+            elif t is ins.SendTaskFinished:
+                i = instruction
+                self._to_scheduler(m.TaskDone(key=i.key, attempt=i.attempt, nbytes=i.nbytes,
+                                              type_name=i.type_name, start=i.start, stop=i.stop))
+            elif t is ins.ReleaseData:
+                for key in instruction.keys:
+                    self.store.pop(key)
+            elif t is ins.FetchFromPeer:
+                self._spawn(self._fetch(instruction.peer, instruction.keys))
+            elif t is ins.SendTaskErred:
+                i = instruction
+                self._to_scheduler(m.TaskFailed(key=i.key, attempt=i.attempt, exception=i.exception,
+                                                traceback=i.traceback))
+            elif t is ins.SendAddKeys:
+                keys = list(instruction.keys)
+                self._to_scheduler(m.ReplicasAdded(keys=keys, nbytes=[self.store.nbytes(k) for k in keys]))
+            elif t is ins.SendKeysReleased:
+                self._to_scheduler(m.ReplicasReleased(keys=list(instruction.keys)))
+            elif t is ins.SendMissingDependency:
+                i = instruction
+                self._to_scheduler(m.DependencyMissing(key=i.key, attempt=i.attempt, missing=i.missing,
+                                                       holders=list(i.holders)))
+            else:
+                raise TypeError(f"unknown worker instruction {instruction!r}")
+
+    def _run(self, instruction: ins.RunTask) -> None:
+        key, attempt = instruction.key, instruction.attempt
+        try:
+            inputs = {dep.key: self.store.get(dep.key) for dep in self.state.tasks[key].dependencies}
+        except KeyError as exc:
+            error = RuntimeError(f"input {exc.args[0]!r} of task {key!r} is not in this worker's store")
+            now = time.time()
+            self._on_outcomes([Failed(key, attempt, pack_exception(error, key), "", now, now)])
+            return
+        self.runner.run(key, attempt, instruction.payload, inputs)
+
+    def _on_outcomes(self, outcomes: list) -> None:
+        """Runs finished on the executor (called on the loop, in bursts)."""
+        events = []
+        for o in outcomes:
+            if type(o) is Failed:
+                events.append(ev.TaskRaised(o.key, o.attempt, o.exception, o.traceback, o.start, o.stop))
+            else:
+                self.store.put(o.key, o.value, o.nbytes, o.serialized)
+                events.append(ev.TaskCompleted(o.key, o.attempt, o.nbytes, o.type_name, o.start, o.stop))
+        self.handle(*events)
+
+    async def _fetch(self, peer: str, keys: tuple) -> None:
+        try:
+            values, nbytes = await fetch_from_peer(self.pool, peer, keys)
+        except (CommError, OSError) as exc:
+            self.pool.forget(peer)
+            self.handle(ev.FetchFailed(peer, tuple(keys), reason=str(exc), now=time.monotonic()))
+            return
+        for key, value in values.items():
+            self.store.put(key, value, nbytes[key])
+        self.handle(ev.FetchCompleted(peer, nbytes, now=time.monotonic()))
+
+    # --- the listener: peers and clients -------------------------------------------------
+
+    async def _serve_peer(self, comm: Comm) -> None:
+        while True:
+            msg = await comm.read()
+            t = type(msg)
+            if t is m.GetData:
+                reply = await data_reply(self.store, list(msg.keys))
+            elif t is m.PutData:
+                reply = await self._put_data(msg)
+            elif t is m.RunFunction:
+                reply = await self._run_function(msg)
+            else:
+                logger.warning("closing connection from %s: unexpected %s", comm.peer_address, msg.op)
+                return
+            await comm.write(reply)
+
+    async def _put_data(self, msg: m.PutData) -> m.Ack:
+        values, _ = await decode_values(list(msg.keys), list(msg.values))
+        if len(values) != len(msg.keys):
+            bad = [k for k in msg.keys if k not in values]
+            return m.Ack(ok=False, reason=f"could not deserialize scattered keys {bad!r}")
+        sizes = dict(zip(msg.keys, msg.nbytes))
+        for key, value in values.items():
+            self.store.put(key, value, sizes[key])
+        self.handle(ev.DataScattered(sizes))
+        return m.Ack()
+
+    async def _run_function(self, msg: m.RunFunction) -> m.FunctionResult:
+        try:
+            fn, args, kwargs = deserialize(msg.function)
+            if "pardata_worker" in _parameters(fn):
+                kwargs = {**kwargs, "pardata_worker": self}
+            if inspect.iscoroutinefunction(fn):
+                value = await fn(*args, **kwargs)
+            else:
+                value = await asyncio.to_thread(fn, *args, **kwargs)
+            return m.FunctionResult(ok=True, value=serialize(value))
+        except Exception as exc:  # noqa: BLE001 - sent back to the caller
+            tb = "".join(traceback.format_exception(exc))
+            return m.FunctionResult(ok=False, value=pack_exception(exc), traceback=tb)
+
+
+class _Closing(Exception):
+    """The scheduler asked this worker to close."""
+
+
+def _parameters(fn) -> tuple:
+    try:
+        return tuple(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return ()
