@@ -1,0 +1,39 @@
+"""``pardata.distributed``: run graphs on a cluster (Client, Future, LocalCluster).
+
+Layering: this package talks to the scheduler and workers only over the wire
+(``pardata.comm``). The one exception is ``_inprocess``, which imports the
+``scheduler`` and ``worker`` packages lazily to run them inside this process
+(``LocalCluster(processes=False)`` and test fixtures).
+
+Modules: ``client`` (the blocking ``Client``), ``_core`` (the async client it
+wraps), ``future`` (``Future``, ``wait``, ``as_completed``), ``_graph`` (calls and
+graphs into messages), ``cluster`` (``LocalCluster``), ``_loop`` (the background
+event loop thread), ``errors``.
+"""
+
+from .client import Client, default_client
+from .cluster import LocalCluster
+from .errors import (
+    FutureCancelledError,
+    FutureLostError,
+    InvalidGraphError,
+    KilledWorker,
+    RemoteTaskError,
+    TaskError,
+)
+from .future import Future, as_completed, wait
+
+__all__ = [
+    "Client",
+    "Future",
+    "FutureCancelledError",
+    "FutureLostError",
+    "InvalidGraphError",
+    "KilledWorker",
+    "LocalCluster",
+    "RemoteTaskError",
+    "TaskError",
+    "as_completed",
+    "default_client",
+    "wait",
+]

@@ -1,0 +1,475 @@
+"""``ClientCore``: the asynchronous client, running on one event loop.
+
+It holds one stream to the scheduler (batched messages both ways), a connection pool
+to workers (results are gathered straight from the workers holding them, and scattered
+data is put straight onto workers), and the ``FutureState`` of every key this client
+has futures for. ``Client`` is a thin blocking wrapper that runs these coroutines on a
+background loop thread; async code can use a core directly.
+
+Methods that only enqueue messages (``submit``, ``map``, ``submit_graph``, ``cancel``)
+are plain functions safe to call from any thread: they pickle in the caller's thread
+(so errors surface there) and hand the message to the loop through an outbox that
+keeps the order of everything sent, releases of futures included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from pardata.comm import BatchedSend, CommError, connect, unbatch
+from pardata.comm import messages as m
+from pardata.comm.pool import ConnectionPool
+from pardata.comm.settings import batched_send_interval, connect_timeout, limits_from_config
+from pardata.core.tokenize import tokenize
+from pardata.serialize import SerializationError, deserialize, serialize
+from pardata.sizeof import sizeof
+
+from ._graph import call_key, check_key, graph_submission, task_for_call
+from .errors import FutureLostError
+from .future import CANCELLED, FINISHED, Future, FutureState
+
+__all__ = ["ClientCore", "SKIPPED"]
+
+logger = logging.getLogger("pardata.client")
+
+#: Placeholder for a failed future's value in ``gather(errors="skip")``.
+SKIPPED = object()
+
+#: Serialization work larger than this (bytes) runs off the event loop.
+OFFLOAD_BYTES = 4 * 2**20
+
+
+class ClientCore:
+    """The client's state and its conversations with the scheduler and the workers."""
+
+    def __init__(self, address: str, *, runner=None, owner=None) -> None:
+        self.id = f"client-{uuid.uuid4().hex[:12]}"
+        self.scheduler_address = address
+        self.runner = runner  # the LoopThread of a blocking Client, or None
+        self.owner = owner  # the Client wrapping this core, if any
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.limits = limits_from_config()
+        self.pool = ConnectionPool(name=self.id, limits=self.limits, connect_timeout=connect_timeout())
+        self.status = "created"
+        self.states: dict[Any, FutureState] = {}
+        self._refs: dict[Any, int] = {}
+        self._lock = threading.Lock()
+        self._outbox: list = []  # messages, and lists of keys to release, in order
+        self._requests: dict[int, asyncio.Future] = {}
+        self._request_ids = itertools.count(1)
+        self._stream: BatchedSend | None = None
+        self._reader: asyncio.Task | None = None
+        self._callbacks: ThreadPoolExecutor | None = None
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> "ClientCore":
+        self.loop = asyncio.get_running_loop()
+        comm = await connect(self.scheduler_address, timeout=connect_timeout(), limits=self.limits, name=self.id)
+        try:
+            await comm.write(m.RegisterClient(client=self.id))
+            reply = await comm.read()
+            if not isinstance(reply, m.ClientRegistered):
+                raise CommError(f"unexpected reply to register-client: {getattr(reply, 'op', reply)}")
+        except BaseException:
+            comm.abort()
+            raise
+        self._stream = BatchedSend(interval=batched_send_interval())
+        self._stream.start(comm)
+        self.status = "running"
+        self._reader = self.loop.create_task(self._read(comm))
+        self._flush()
+        return self
+
+    async def close(self) -> None:
+        if self.status in ("closing", "closed"):
+            return
+        self.status = "closing"
+        self._flush()
+        if self._stream is not None:
+            await self._stream.close(timeout=2.0)
+        if self._reader is not None:
+            self._reader.cancel()
+            await asyncio.gather(self._reader, return_exceptions=True)
+        await self.pool.close()
+        self._fail_everything(lambda st: st.cancel("the client closed"), "the client closed")
+        if self._callbacks is not None:
+            self._callbacks.shutdown(wait=False)
+        self.status = "closed"
+
+    def run_sync(self, coro, timeout: float | None = None) -> Any:
+        """Run ``coro`` on the loop from another thread and wait (blocking clients only)."""
+        if self.runner is None:
+            coro.close()
+            raise RuntimeError("this client is asynchronous: await its coroutines instead")
+        return self.runner.run(coro, timeout)
+
+    def call_soon(self, fn, *args) -> None:
+        """Call ``fn(*args)`` on the client loop, from any thread."""
+        if self.loop is None or self.loop.is_closed():
+            return
+        if self.runner is None or self.runner.in_loop_thread():
+            self.loop.call_soon(fn, *args)
+        else:
+            self.runner.call_soon(fn, *args)
+
+    def run_callback(self, fn, future) -> None:
+        """Run a user's done-callback in a helper thread (it may block on results)."""
+        if self._callbacks is None:
+            self._callbacks = ThreadPoolExecutor(1, thread_name_prefix="pardata-callbacks")
+        try:
+            self._callbacks.submit(_call_logged, fn, future)
+        except RuntimeError:  # shut down: the client closed
+            pass
+
+    # --- sending, in order, from any thread ------------------------------------------------
+
+    def send(self, msg) -> None:
+        with self._lock:
+            wake = not self._outbox
+            self._outbox.append(msg)
+        if wake:
+            self.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        with self._lock:
+            items, self._outbox = self._outbox, []
+        if not items or self._stream is None or self.status not in ("running", "closing"):
+            with self._lock:
+                self._outbox[:0] = items  # not connected yet: keep them for start()
+            return
+        msgs = [m.ReleaseKeys(keys=item) if type(item) is list else item for item in items]
+        try:
+            self._stream.send(*msgs)
+        except CommError:
+            pass  # the reader reports the lost connection
+
+    # --- futures and reference counts ------------------------------------------------------
+
+    def acquire(self, key) -> FutureState:
+        """One more Future holds ``key``; returns the key's shared state."""
+        with self._lock:
+            self._refs[key] = self._refs.get(key, 0) + 1
+            state = self.states.get(key)
+            if state is None:
+                state = self.states[key] = FutureState(key)
+            return state
+
+    def release_ref(self, key) -> None:
+        """One Future of ``key`` is gone; the last one tells the scheduler."""
+        with self._lock:
+            n = self._refs.get(key, 0) - 1
+            if n > 0:
+                self._refs[key] = n
+                return
+            self._refs.pop(key, None)
+            self.states.pop(key, None)
+            if self.status not in ("created", "running"):
+                return
+            wake = not self._outbox
+            if self._outbox and type(self._outbox[-1]) is list:
+                self._outbox[-1].append(key)
+            else:
+                self._outbox.append([key])
+        if wake:
+            self.call_soon(self._flush)
+
+    def _futures(self, keys) -> list[Future]:
+        futures = [Future(key, self) for key in keys]
+        for f in futures:
+            if f._state.status == CANCELLED:  # submitted again after a cancellation
+                f._state.reset()
+        return futures
+
+    # --- submitting work (any thread) -----------------------------------------------------
+
+    def submit(self, fn, *args, key=None, pure=True, retries=0, priority=0, resources=None, workers=None, **kwargs):
+        if not callable(fn):
+            raise TypeError(f"submit() needs a callable, got {type(fn).__name__}")
+        key = check_key(key) if key is not None else call_key(fn, args, kwargs, pure)
+        task = task_for_call(key, fn, args, kwargs)
+        msg = graph_submission({key: task}, [key], user_priority=priority, retries=retries,
+                               workers=workers, resources=resources)
+        (future,) = self._futures([key])
+        self.send(msg)
+        return future
+
+    def map(self, fn, *iterables, key=None, pure=True, retries=0, priority=0, resources=None, workers=None,
+            **kwargs):
+        if not callable(fn):
+            raise TypeError(f"map() needs a callable, got {type(fn).__name__}")
+        calls = list(zip(*iterables))
+        if isinstance(key, (list, tuple)):
+            if len(key) != len(calls):
+                raise ValueError(f"map() got {len(key)} keys for {len(calls)} calls")
+            keys = [check_key(k) for k in key]
+        elif isinstance(key, str):
+            keys = [f"{key}-{tokenize(fn, args, kwargs) if pure else uuid.uuid4().hex}" for args in calls]
+        else:
+            keys = [call_key(fn, args, kwargs, pure) for args in calls]
+        graph = {k: task_for_call(k, fn, args, kwargs) for k, args in zip(keys, calls)}
+        wanted = list(dict.fromkeys(keys))
+        msg = graph_submission(graph, wanted, user_priority=priority, retries=retries,
+                               workers=workers, resources=resources)
+        by_key = dict(zip(wanted, self._futures(wanted)))
+        self.send(msg)
+        return [by_key[k] for k in keys]
+
+    def submit_graph(self, graph: dict, wanted: list, **options) -> dict:
+        """Submit a graph (nodes may hold Futures); Futures for the ``wanted`` keys."""
+        wanted = list(dict.fromkeys(wanted))
+        msg = graph_submission(graph, wanted, **options)
+        futures = dict(zip(wanted, self._futures(wanted)))
+        self.send(msg)
+        return futures
+
+    def cancel(self, keys, force: bool = False) -> None:
+        self.send(m.CancelKeys(keys=[check_key(k) for k in keys], force=force))
+
+    # --- the scheduler stream --------------------------------------------------------------
+
+    async def _read(self, comm) -> None:
+        reason = "the scheduler closed the connection"
+        try:
+            while True:
+                msg = await comm.read()
+                for one in unbatch(msg):
+                    self._on_message(one)
+        except CommError as exc:
+            reason = f"lost the connection to the scheduler: {exc}"
+        finally:
+            if self.status == "running":
+                self.status = "broken"
+                logger.warning("client %s: %s", self.id, reason)
+                self._fail_everything(lambda st: st.lose(reason), reason)
+
+    def _on_message(self, msg) -> None:
+        t = type(msg)
+        if t is m.QueryReply:
+            waiter = self._requests.pop(msg.request_id, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(msg)
+            return
+        state = self.states.get(msg.key)
+        if state is None:
+            return  # released meanwhile
+        if t is m.KeyInMemory:
+            state.finish(msg.nbytes, msg.who_has)
+        elif t is m.KeyErred:
+            state.fail(msg)
+        elif t is m.KeyCancelled:
+            state.cancel()
+        elif t is m.KeyLost:
+            state.lose(msg.reason)
+        else:
+            logger.warning("client %s ignores unexpected %s", self.id, msg.op)
+
+    def _fail_everything(self, settle, reason: str) -> None:
+        with self._lock:
+            states = list(self.states.values())
+        for state in states:
+            if not state.done():
+                settle(state)
+        requests, self._requests = self._requests, {}
+        for waiter in requests.values():
+            if not waiter.done():
+                waiter.set_exception(FutureLostError(reason))
+
+    async def query(self, name: str, keys=None, workers=None) -> tuple[Any, list]:
+        """Ask the scheduler; returns ``(data, keys)`` of its ``query-reply``."""
+        if self.status != "running":
+            raise FutureLostError(f"the client is {self.status}")
+        rid = next(self._request_ids)
+        waiter = self.loop.create_future()
+        self._requests[rid] = waiter
+        self.send(m.Query(request_id=rid, name=name, keys=None if keys is None else list(keys),
+                          workers=None if workers is None else list(workers)))
+        reply = await waiter
+        if reply.error:
+            raise RuntimeError(f"the scheduler could not answer {name!r}: {reply.error}")
+        return reply.data, reply.keys
+
+    # --- results -----------------------------------------------------------------------
+
+    async def gather(self, futures: list, errors: str = "raise") -> list:
+        """Values of ``futures`` (a flat list), fetched from the workers holding them.
+
+        ``errors``: "raise" the first failure, "skip" (``SKIPPED`` in its place), or
+        "return" the exception objects in place of values.
+        """
+        if errors not in ("raise", "skip", "return"):
+            raise ValueError(f"errors must be 'raise', 'skip' or 'return', not {errors!r}")
+        states = [f._state for f in futures]
+        for state in states:
+            await state.wait()
+        if errors == "raise":
+            for state in states:
+                exc = state.exception()
+                if exc is not None:
+                    raise exc.with_traceback(None)
+        wanted = {s.key: s for s in states if s.status == FINISHED}
+        values = await self._fetch(wanted) if wanted else {}
+        fallback = (lambda s: SKIPPED) if errors == "skip" else (lambda s: s.exception())
+        return [values[s.key] if s.key in values else fallback(s) for s in states]
+
+    async def _fetch(self, wanted: dict) -> dict:
+        values: dict = {}
+        todo = dict(wanted)
+        delay = 0.01
+        while todo:
+            unknown = [k for k, s in todo.items() if not s.who_has]
+            if unknown:
+                await self._refresh_holders(unknown, todo)
+            groups: dict[str, list] = {}
+            for key, state in todo.items():
+                if state.who_has:
+                    groups.setdefault(state.who_has[0], []).append(key)
+            replies = await asyncio.gather(*(self._get_data(w, ks) for w, ks in groups.items()))
+            for worker, (got, missing) in zip(groups, replies):
+                values.update(got)
+                for key in got:
+                    todo.pop(key, None)
+                for key in missing:
+                    state = todo.get(key)
+                    if state is not None and worker in state.who_has:
+                        state.who_has.remove(worker)
+            if todo:
+                await asyncio.sleep(delay)  # moved or being recomputed: look again soon
+                delay = min(delay * 2, 0.5)
+        return values
+
+    async def _refresh_holders(self, keys: list, todo: dict) -> None:
+        data, answered = await self.query("who_has", keys=keys)
+        lost = []
+        for key, holders in zip(answered, data):
+            state = todo.get(key)
+            if state is not None:
+                state.who_has = list(holders)
+                if not holders:
+                    lost.append(key)
+        if lost:
+            states, names = await self.query("task_states", keys=lost)
+            for key, st in zip(names, states):
+                if st in ("erred", "forgotten", "released"):
+                    raise FutureLostError(f"{key!r} is no longer on the cluster (state {st})")
+
+    async def _get_data(self, worker: str, keys: list) -> tuple[dict, list]:
+        try:
+            reply = await self.pool.rpc(worker, m.GetData(keys=keys))
+        except (CommError, OSError) as exc:
+            logger.info("client %s: getting data from %s failed: %s", self.id, worker, exc)
+            self.pool.forget(worker)
+            return {}, keys
+        if reply.failed:
+            raise SerializationError(
+                "; ".join(f"result of {k!r} cannot be sent: {r}" for k, r in zip(reply.failed, reply.reasons))
+            )
+        if sum(p.nbytes for p in reply.values) > OFFLOAD_BYTES:
+            got = await asyncio.to_thread(_loads_all, reply.keys, reply.values)
+        else:
+            got = _loads_all(reply.keys, reply.values)
+        return got, list(reply.missing)
+
+    # --- data in, functions out ----------------------------------------------------------
+
+    async def scatter(self, data, workers=None, broadcast: bool = False, hash: bool = True) -> Any:
+        """Put data on workers; Futures shaped like ``data`` (one object, list or dict)."""
+        if isinstance(data, dict):
+            items = [(check_key(k), v) for k, v in data.items()]
+        else:
+            seq = list(data) if isinstance(data, (list, tuple, set, frozenset)) else [data]
+            items = [(f"{type(v).__name__}-{tokenize(v) if hash else uuid.uuid4().hex}", v) for v in seq]
+        nthreads, _ = await self.query("nthreads")
+        targets = sorted(nthreads) if workers is None else [w for w in _as_list(workers)]
+        if not targets:
+            raise RuntimeError("scatter: no workers to put the data on")
+        payloads = [serialize(v) for _, v in items]
+        sizes = [sizeof(v) for _, v in items]
+        placement: dict[str, list[int]] = {}
+        for i in range(len(items)):
+            for w in (targets if broadcast else [targets[i % len(targets)]]):
+                placement.setdefault(w, []).append(i)
+        futures = self._futures([k for k, _ in items])
+        for worker, idx in placement.items():
+            keys = [items[i][0] for i in idx]
+            reply = await self.pool.rpc(
+                worker, m.PutData(keys=keys, values=[payloads[i] for i in idx], nbytes=[sizes[i] for i in idx])
+            )
+            if not isinstance(reply, m.Ack) or not reply.ok:
+                raise RuntimeError(f"scatter to {worker} failed: {getattr(reply, 'reason', reply)}")
+            self.send(m.DataPlaced(worker=worker, keys=keys, nbytes=[sizes[i] for i in idx]))
+        if isinstance(data, dict):
+            return dict(zip(data, futures))
+        if isinstance(data, (list, tuple, set, frozenset)):
+            return type(data)(futures) if not isinstance(data, (set, frozenset)) else futures
+        return futures[0]
+
+    async def run(self, fn, *args, workers=None, **kwargs) -> dict:
+        """``fn(*args, **kwargs)`` on every worker (or ``workers``): ``{address: result}``."""
+        if workers is None:
+            nthreads, _ = await self.query("nthreads")
+            workers = sorted(nthreads)
+        payload = serialize((fn, args, kwargs))
+        targets = _as_list(workers)
+        replies = await asyncio.gather(*(self.pool.rpc(w, m.RunFunction(function=payload)) for w in targets))
+        out = {}
+        for worker, reply in zip(targets, replies):
+            value = deserialize(reply.value)
+            if not reply.ok:
+                value.add_note(f"pardata: raised by Client.run on worker {worker}\n{reply.traceback.rstrip()}")
+                raise value
+            out[worker] = value
+        return out
+
+    # --- questions -----------------------------------------------------------------------
+
+    async def who_has(self, keys=None) -> dict:
+        data, keys = await self.query("who_has", keys=keys)
+        return {k: tuple(h) for k, h in zip(keys, data)}
+
+    async def has_what(self, workers=None) -> dict:
+        data, keys = await self.query("has_what", workers=workers)
+        return {w: tuple(keys[i] for i in idx) for w, idx in data.items()}
+
+    async def nthreads(self) -> dict:
+        return (await self.query("nthreads"))[0]
+
+    async def scheduler_info(self) -> dict:
+        return (await self.query("info"))[0]
+
+    async def task_states(self, keys=None) -> dict:
+        data, keys = await self.query("task_states", keys=keys)
+        return dict(zip(keys, data))
+
+    async def get_task_stream(self) -> list[dict]:
+        data, keys = await self.query("task_stream")
+        return [
+            {"key": keys[i], "worker": w, "start": start, "stop": stop, "status": status}
+            for i, w, start, stop, status in data
+        ]
+
+    async def restart_scheduler(self) -> int:
+        """Cancel every key of every client on the scheduler; returns the tasks left."""
+        data, _ = await self.query("restart")
+        return data
+
+
+def _loads_all(keys: list, payloads: list) -> dict:
+    return {k: deserialize(p) for k, p in zip(keys, payloads)}
+
+
+def _as_list(workers) -> list[str]:
+    return [workers] if isinstance(workers, str) else list(workers)
+
+
+def _call_logged(fn, future) -> None:
+    try:
+        fn(future)
+    except Exception:  # noqa: BLE001 - a user's callback must not kill the helper thread
+        logger.exception("a Future done-callback raised")

@@ -1,0 +1,251 @@
+"""``LocalCluster``: a scheduler and workers on this machine, listening on 127.0.0.1.
+
+With ``processes=True`` (the default) the scheduler and each worker are separate
+processes (``python -m scheduler``, ``python -m worker``), all started at once: the
+workers wait for the scheduler's address file, so start-up costs about one
+interpreter start, not N+1 in a row. Children exit by themselves if this process
+dies. With ``processes=False`` the servers run on the shared client loop thread of
+this process, which is fast to start and easy to inspect, at the price of the GIL.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+from pardata.comm import connect
+from pardata.comm import messages as m
+
+from ._loop import LoopThread
+
+__all__ = ["LocalCluster"]
+
+
+def _sizing(n_workers, threads_per_worker, processes: bool) -> tuple[int, int]:
+    cores = os.cpu_count() or 1
+    if n_workers is None and threads_per_worker is None:
+        if not processes:
+            return 1, cores
+        n = cores if cores <= 4 else max(math.isqrt(cores), 2)
+        return n, max(cores // n, 1)
+    if n_workers is None:
+        return max(cores // threads_per_worker, 1), threads_per_worker
+    if threads_per_worker is None:
+        return n_workers, max(cores // max(n_workers, 1), 1)
+    return n_workers, threads_per_worker
+
+
+def _memory_limit(value, n_workers: int) -> int:
+    if value is None or value == 0 or value == "0":
+        return 0
+    if isinstance(value, str) and value.lower() == "auto":
+        import psutil
+
+        return int(psutil.virtual_memory().total // max(n_workers, 1))
+    if isinstance(value, str):
+        from pardata._units import parse_bytes
+
+        return int(parse_bytes(value))
+    if isinstance(value, float) and value <= 1:
+        import psutil
+
+        return int(psutil.virtual_memory().total * value)
+    return int(value)
+
+
+async def _query_once(address: str, name: str, timeout: float):
+    comm = await connect(address, timeout=timeout, name="local-cluster")
+    try:
+        await comm.write(m.Query(request_id=1, name=name))
+        reply = await comm.read()
+        return reply.data
+    finally:
+        comm.abort()
+
+
+class LocalCluster:
+    """A cluster on this machine; pass it (or nothing) to ``Client``.
+
+    >>> with LocalCluster(n_workers=2, threads_per_worker=1) as cluster:   # doctest: +SKIP
+    ...     client = Client(cluster)
+    """
+
+    def __init__(
+        self,
+        n_workers: int | None = None,
+        threads_per_worker: int | None = None,
+        memory_limit="auto",
+        processes: bool = True,
+        dashboard_address=None,
+        *,
+        timeout: float = 60.0,
+        scheduler_options: dict | None = None,
+        worker_options: dict | None = None,
+    ) -> None:
+        self.n_workers, self.threads_per_worker = _sizing(n_workers, threads_per_worker, processes)
+        self.memory_limit = _memory_limit(memory_limit, self.n_workers)
+        self.processes = processes
+        self.dashboard_address = dashboard_address  # the dashboard is a later issue
+        self.timeout = timeout
+        self.status = "starting"
+        self.scheduler_process: subprocess.Popen | None = None
+        self.worker_processes: list[subprocess.Popen] = []
+        self._inprocess = None
+        self._dir = tempfile.TemporaryDirectory(prefix="pardata-cluster-")
+        self._runner = LoopThread.acquire()
+        try:
+            if processes:
+                self._start_processes()
+            else:
+                from ._inprocess import InProcessCluster
+
+                cluster = InProcessCluster(
+                    self.n_workers, self.threads_per_worker, self.memory_limit,
+                    scheduler_options=scheduler_options, worker_options=worker_options,
+                )
+                self._inprocess = self._runner.run(cluster.start(), timeout)
+                self.scheduler_address = cluster.scheduler_address
+        except BaseException:
+            self.close()
+            raise
+        self.status = "running"
+
+    # --- processes -----------------------------------------------------------------------
+
+    def _env(self) -> dict:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        env["PARDATA_EXIT_WITH_PARENT"] = str(os.getpid())
+        env.setdefault("OMP_NUM_THREADS", "1")
+        return env
+
+    def _spawn(self, args: list[str]) -> subprocess.Popen:
+        return subprocess.Popen(
+            [sys.executable, "-m", *args, "--log-level", "WARNING"],
+            env=self._env(),
+            stdin=subprocess.DEVNULL,
+        )
+
+    def _start_processes(self) -> None:
+        self._scheduler_file = os.path.join(self._dir.name, "scheduler.json")
+        self.scheduler_process = self._spawn(["scheduler", "--host", "127.0.0.1", "--port", "0",
+                                              "--scheduler-file", self._scheduler_file])
+        for i in range(self.n_workers):
+            self.worker_processes.append(self._start_worker(str(i)))
+        self.scheduler_address = self._read_address()
+        self.wait_for_workers(self.n_workers, self.timeout)
+
+    def _start_worker(self, name: str) -> subprocess.Popen:
+        return self._spawn([
+            "worker", "--scheduler-file", self._scheduler_file, "--name", name,
+            "--nthreads", str(self.threads_per_worker), "--memory-limit", str(self.memory_limit),
+            "--local-directory", self._dir.name, "--host", "127.0.0.1",
+        ])
+
+    def _read_address(self) -> str:
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                with open(self._scheduler_file) as f:
+                    return json.load(f)["address"]
+            except (FileNotFoundError, ValueError, KeyError):
+                if self.scheduler_process.poll() is not None:
+                    raise RuntimeError(f"the scheduler process exited with code {self.scheduler_process.returncode}")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the scheduler did not start within {self.timeout}s")
+                time.sleep(0.01)
+
+    def wait_for_workers(self, n: int, timeout: float | None = None) -> None:
+        """Block until ``n`` workers are connected to the scheduler."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while True:
+            nthreads = self._runner.run(_query_once(self.scheduler_address, "nthreads", 10.0), 15.0)
+            if len(nthreads) >= n:
+                return
+            dead = [p for p in self.worker_processes if p.poll() is not None]
+            if dead and len(self.worker_processes) - len(dead) < n:
+                raise RuntimeError(f"{len(dead)} worker process(es) exited during start-up")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"only {len(nthreads)} of {n} workers connected within {timeout}s")
+            time.sleep(0.02)
+
+    def restart_workers(self, timeout: float | None = None) -> None:
+        """Replace every worker process with a fresh one (processes=True only)."""
+        if not self.processes:
+            return
+        old = self.worker_processes
+        _stop(old, signal.SIGKILL)
+        self.worker_processes = [self._start_worker(str(i)) for i in range(self.n_workers)]
+        self.wait_for_workers(self.n_workers, timeout)
+
+    # --- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def workers(self) -> list:
+        """Worker processes (``processes=True``) or in-process ``WorkerServer``s."""
+        if self._inprocess is not None:
+            return list(self._inprocess.workers)
+        return list(self.worker_processes)
+
+    @property
+    def scheduler(self):
+        """The in-process ``SchedulerServer`` (``processes=False``), else its process."""
+        return self._inprocess.scheduler if self._inprocess is not None else self.scheduler_process
+
+    @property
+    def dashboard_link(self) -> str | None:
+        return None
+
+    def close(self) -> None:
+        if self.status == "closed":
+            return
+        self.status = "closed"
+        try:
+            if self._inprocess is not None:
+                self._runner.run(self._inprocess.close(), 30)
+            procs = [p for p in [self.scheduler_process, *self.worker_processes] if p is not None]
+            _stop(procs, signal.SIGTERM)
+        finally:
+            LoopThread.release(self._runner)
+            self._dir.cleanup()
+
+    def __enter__(self) -> "LocalCluster":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        if getattr(self, "status", "closed") != "closed":
+            try:
+                self.close()
+            except Exception:  # noqa: BLE001 - interpreter shutdown
+                pass
+
+    def __repr__(self) -> str:
+        kind = "processes" if self.processes else "in-process"
+        return (f"<LocalCluster {getattr(self, 'scheduler_address', '?')} {self.n_workers} workers x "
+                f"{self.threads_per_worker} threads ({kind}) {self.status}>")
+
+
+def _stop(procs: list, sig: int, grace: float = 5.0) -> None:
+    """Signal processes, wait up to ``grace`` seconds, then kill what is left; reap all."""
+    for p in procs:
+        if p.poll() is None:
+            try:
+                p.send_signal(sig)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + grace
+    for p in procs:
+        try:
+            p.wait(max(deadline - time.monotonic(), 0.01))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
