@@ -178,3 +178,26 @@ def test_persist_and_compute_many(local_scheduler):
     assert (s, c) == (90, 10)
     assert b.sum().persist(scheduler="sync").compute() == 90
     assert type(optimize(b.__pardata_graph__(), b.__pardata_keys__())[(b.name, 0)]) in (Task, Fused)
+
+
+JSON_CASES = ['{"a": [1, 2.5, "ü"]}\n', '[1]\r\n', "  {}", "\ufeff{}", "3 4", '{"a": 1} x', "NaN\n", "",
+              '"s"', b'{"b": 1}', "nul", "{}\n\n \t", "1\x0b"]
+
+
+def outcome(func, arg):
+    try:
+        return ("ok", func(arg))
+    except Exception as exc:  # noqa: BLE001 - comparing errors
+        return (type(exc), str(exc))
+
+
+def test_map_json_loads_is_exactly_json_loads():
+    import json
+
+    from pardata.bag.elements import json_loads
+
+    for case in JSON_CASES:
+        assert outcome(json_loads, case) == outcome(json.loads, case), case
+    valid = [c for c in JSON_CASES if outcome(json.loads, c)[0] == "ok"]
+    got = pdb.from_sequence(valid, npartitions=2).map(json.loads).compute()
+    assert repr(got) == repr([json.loads(c) for c in valid])  # repr: NaN != NaN
