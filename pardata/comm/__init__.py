@@ -9,12 +9,16 @@ Modules, bottom to top: ``errors``; ``schema`` (Message base, ``@message``,
 registry, field type checks); ``messages`` (every message type, declared
 once); ``codec`` (message <-> frames); ``core`` (Limits, Comm and Listener
 ABCs); ``framing`` (frames over an IOStream); ``backends`` (scheme registry,
-addresses); ``tcp`` and ``inproc`` (transports); ``handshake`` and
-``connection`` (``connect``/``listen``); ``batched`` (``BatchedSend``).
+addresses); ``tcp``, ``tls`` and ``inproc`` (transports); ``handshake``,
+``auth`` (HMAC challenge-response over a cluster secret) and ``connection``
+(``connect``/``listen``, which take ``security=``); ``batched``
+(``BatchedSend``). The ``Security`` object itself lives in ``pardata.security``.
 """
 
 from . import inproc as _inproc  # noqa: F401  (registers inproc://)
 from . import tcp as _tcp  # noqa: F401  (registers tcp://)
+from . import tls as _tls  # noqa: F401  (registers tls://)
+from .auth import HMACAuthenticator
 from .backends import Backend, get_backend, parse_address, register_backend, split_host_port
 from .batched import BatchedSend, unbatch
 from .codec import decode, encode
@@ -35,6 +39,7 @@ __all__ = [
     "CommClosedError",
     "CommError",
     "Error",
+    "HMACAuthenticator",
     "Handshake",
     "HandshakeError",
     "HandshakeReply",

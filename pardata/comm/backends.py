@@ -29,7 +29,14 @@ _BACKENDS: dict[str, "Backend"] = {}
 
 
 class Backend(ABC):
-    """Creates comms and listeners for one URL scheme."""
+    """Creates comms and listeners for one URL scheme.
+
+    A backend with ``tls = True`` encrypts and authenticates its connections
+    with TLS; its ``connect`` and ``listener`` also take ``ssl_context=``.
+    """
+
+    #: Whether connections are TLS (then ``ssl_context=`` is passed, never None).
+    tls: bool = False
 
     @abstractmethod
     async def connect(self, location: str, *, timeout: float, limits: Limits) -> Comm:

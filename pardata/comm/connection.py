@@ -3,17 +3,26 @@
 Both sides start every comm under ``Limits.handshake()`` and switch to the
 full limits only once the handshake has succeeded; application code never
 sees a comm before that.
+
+``security=`` (a ``pardata.security.Security``) supplies what a secure
+connection needs: the authenticator for the handshake, the ``ssl.SSLContext``
+for ``tls://`` and the ``require_encryption`` check of the address. It is used
+through three methods only (``check_address``, ``authenticator``,
+``ssl_context``), so this package does not import ``pardata.security``.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-from .backends import get_backend, parse_address
+from .backends import Backend, get_backend, parse_address
 from .core import Comm, Limits, Listener, logger
 from .errors import CommClosedError, CommError
 from .handshake import Authenticator, client_handshake, server_handshake
+
+if TYPE_CHECKING:
+    from pardata.security import Security
 
 __all__ = ["connect", "listen"]
 
@@ -30,23 +39,27 @@ async def connect(
     limits: Limits | None = None,
     name: str = "",
     authenticator: Authenticator | None = None,
+    security: "Security | None" = None,
 ) -> Comm:
     """Connect to ``address`` (``"tcp://host:port"``) and complete the handshake.
 
     A refused connection is retried with backoff until ``timeout`` (a worker
-    may start before its scheduler). Raises ``CommError`` on failure.
+    may start before its scheduler). Raises ``CommError`` on failure
+    (``AuthenticationError`` when either side refuses the other's credentials).
     """
     limits = limits or _DEFAULT_LIMITS
-    authenticator = authenticator or _OPEN_AUTH
     scheme, location = parse_address(address)
     backend = get_backend(scheme)
+    authenticator, options = _secure(address, backend, "client", authenticator, security)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     delay = 0.01
     while True:
         remaining = deadline - loop.time()
         try:
-            comm = await backend.connect(location, timeout=max(remaining, 0.001), limits=limits.handshake())
+            comm = await backend.connect(
+                location, timeout=max(remaining, 0.001), limits=limits.handshake(), **options
+            )
             break
         except (OSError, CommClosedError) as e:
             remaining = deadline - loop.time()
@@ -76,6 +89,7 @@ async def listen(
     limits: Limits | None = None,
     name: str = "",
     authenticator: Authenticator | None = None,
+    security: "Security | None" = None,
     handshake_timeout: float = 10.0,
 ) -> Listener:
     """Start listening on ``address`` and serve each connection with ``handler``.
@@ -86,8 +100,9 @@ async def listen(
     Use ``listener.address`` for the real port when asking for port 0.
     """
     limits = limits or _DEFAULT_LIMITS
-    authenticator = authenticator or _OPEN_AUTH
     scheme, location = parse_address(address)
+    backend = get_backend(scheme)
+    authenticator, options = _secure(address, backend, "server", authenticator, security)
 
     async def on_comm(comm: Comm) -> None:
         try:
@@ -95,7 +110,14 @@ async def listen(
                 server_handshake(comm, name=name, authenticator=authenticator), handshake_timeout
             )
         except asyncio.TimeoutError:
-            comm._protocol_failure(f"no handshake within {handshake_timeout}s")
+            # the cancelled read has already closed the comm, so say why here
+            logger.warning(
+                "closing connection %s <- %s: no handshake within %ss",
+                comm.local_address,
+                comm.peer_address,
+                handshake_timeout,
+            )
+            comm.abort()
             return
         except CommError as e:
             logger.info("handshake with %s failed: %s", comm.peer_address, e)
@@ -103,6 +125,28 @@ async def listen(
         comm.limits = limits
         await handler(comm)
 
-    listener = get_backend(scheme).listener(location, on_comm, limits=limits.handshake())
+    listener = backend.listener(location, on_comm, limits=limits.handshake(), **options)
     await listener.start()
     return listener
+
+
+def _secure(
+    address: str, backend: Backend, side: str, authenticator: Authenticator | None, security: "Security | None"
+) -> tuple[Authenticator, dict[str, Any]]:
+    """The authenticator and extra backend arguments for ``address``; checks the policy."""
+    options: dict[str, Any] = {}
+    if security is not None:
+        security.check_address(address)
+        from_security = security.authenticator()
+        if from_security is not None:
+            if authenticator is not None and authenticator is not from_security:
+                raise ValueError("pass the cluster secret through security= or authenticator=, not both")
+            authenticator = from_security
+    if backend.tls:
+        context = security.ssl_context(side) if security is not None else None
+        if context is None:
+            raise ValueError(
+                f"{address} is a TLS address: pass security=Security(tls_ca_file=..., tls_cert=..., tls_key=...)"
+            )
+        options["ssl_context"] = context
+    return authenticator or _OPEN_AUTH, options
