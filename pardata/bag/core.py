@@ -21,7 +21,7 @@ from operator import itemgetter, methodcaller
 from typing import Any, Callable
 
 from pardata import config
-from pardata.base import CollectionMixin
+from pardata.base import CollectionMixin, _default_client_hook
 from pardata.core.spec import Ref, Task
 from pardata.core.tokenize import tokenize
 from pardata.bag import elements as el
@@ -39,6 +39,10 @@ def _funcname(func: Any) -> str:
         func = func.func
     name = getattr(func, "__name__", None) or type(func).__name__
     return "lambda" if name == "<lambda>" else name
+
+
+def _client_active() -> bool:
+    return any(hook() is not None for hook in _default_client_hook)
 
 
 def _concat(results: list) -> list:
@@ -360,20 +364,28 @@ class Bag(_Collection):
             (key, binop, initial, combine, combine_initial), Bag,
         )
 
-    def groupby(self, grouper: Any, npartitions: int | None = None) -> "Bag":
-        """``(key, [elements with that key])`` pairs, by a disk-buffered hash shuffle.
+    def groupby(self, grouper: Any, npartitions: int | None = None, method: str | None = None) -> "Bag":
+        """``(key, [elements with that key])`` pairs, by a hash shuffle.
 
-        ``npartitions`` of output (default: as many as the input). Each partition
-        spills its groups to files under config ``temporary-directory``; each output
-        partition reads its own and deletes them. Keys must be hashable; see
+        ``npartitions`` of output (default: as many as the input). ``method="disk"``
+        (the default on local schedulers): each partition spills its groups to files
+        under config ``temporary-directory`` and each output partition reads and deletes
+        its own. ``method="tasks"`` (the default while a distributed Client is active):
+        groups move as task results, worker to worker. Keys must be hashable; see
         ``pardata.bag.shuffle`` for which key types hash alike in every process.
         """
-        from pardata.bag.shuffle import groupby_layer
+        from pardata.bag import shuffle
 
         nout = npartitions or self.npartitions
+        method = method or ("tasks" if _client_active() else "disk")
+        if method == "tasks":
+            name = f"groupby-{tokenize(self.name, grouper, nout, method)}"
+            return Bag(shuffle.groupby_tasks_layer(self._layer, name, grouper, nout))
+        if method != "disk":
+            raise ValueError(f"groupby method must be 'disk' or 'tasks', not {method!r}")
         base = config.get("temporary-directory", None)
         name = f"groupby-{tokenize(self.name, grouper, nout, base)}"
-        return Bag(groupby_layer(self._layer, name, grouper, nout, base))
+        return Bag(shuffle.groupby_layer(self._layer, name, grouper, nout, base))
 
     # ------------------------------------------------------------ getting data
     def take(self, k: int, npartitions: int = 1, compute: bool = True, warn: bool = True, **kwargs):

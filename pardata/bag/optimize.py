@@ -8,7 +8,8 @@ so becomes, per partition, one task computing ``Counter(filter(g, map(f, part)))
 intermediate list is built, pickled or shipped to another process. A result someone
 asked for, or read by two tasks, stays a task of its own and is made a list.
 
-Then groupby shuffles are told which of their outputs survived culling (so they write
+Literal partitions are then moved into the tasks that read them (``inline_data``),
+groupby shuffles are told which of their outputs survived culling (so they write
 no files nobody reads, see ``pardata.bag.shuffle``), and finally pardata's generic
 linear fusion merges whatever chains remain (tree-reduction levels, for instance).
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 from pardata import config
 from pardata.core.graph import cull, get_dependents, toposort
 from pardata.core.optimize import fuse
-from pardata.core.spec import Ref, Task
+from pardata.core.spec import DataNode, Ref, Task
 from pardata.bag.layers import PartitionOp
 
 
@@ -60,12 +61,40 @@ def stream_partitions(graph: dict, keys) -> dict:
     return out
 
 
+def inline_data(graph: dict, keys) -> dict:
+    """Move literal partitions (``DataNode``s) into the tasks that read them.
+
+    A literal run as a task of its own would, on the processes scheduler, travel to a
+    child and back before its first use. Containers are wrapped in a key-less
+    ``DataNode`` so that nothing walks them element by element; other values (a
+    persisted partition's ``Future`` on a cluster, say) go in as they are, where the
+    client recognizes them.
+    """
+    keep = set(keys)
+    dependents = get_dependents(graph)
+    out = dict(graph)
+    for key, node in graph.items():
+        if type(node) is not DataNode or key in keep:
+            continue
+        users = dependents[key]
+        if not users or any(type(out[u]) is not Task for u in users):
+            continue
+        value = node.value
+        replacement = DataNode(None, value) if type(value) in (list, tuple, dict) else value
+        for u in users:
+            out[u] = out[u].substitute({key: replacement})
+        del out[key]
+    return out
+
+
 def optimize(graph: dict, keys) -> dict:
-    """Cull, stream partition chains into single tasks, restrict shuffles, then fuse."""
+    """Cull, stream partition chains into single tasks, inline literal partitions,
+    restrict shuffles, then fuse what remains."""
     from pardata.bag.shuffle import restrict_shuffles
 
     graph, _ = cull(graph, keys)
     graph = stream_partitions(graph, keys)
+    graph = inline_data(graph, keys)
     graph = restrict_shuffles(graph)
     if config.get("optimization.fuse.active", True):
         graph, _ = fuse(graph, keys)

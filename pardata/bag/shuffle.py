@@ -1,6 +1,7 @@
-"""``groupby`` as a disk-buffered hash shuffle, for the local schedulers.
+"""``groupby`` as a hash shuffle: disk-buffered locally, through tasks on a cluster.
 
-Three kinds of tasks, all plain graph nodes:
+The disk-buffered shuffle (the default on the local schedulers) has three kinds of
+tasks, all plain graph nodes:
 
 1. ``(name-dir, 0)`` makes a fresh temporary directory for this run and returns its path
    (so two runs of the same graph never share files);
@@ -17,6 +18,10 @@ every file is removed. The directory is made under config ``temporary-directory`
 (default: the system's temporary directory, as seen by the task that makes it); files
 of a run that fails midway stay there, in ``pardata-shuffle-*``.
 
+On a cluster (a ``Client`` active when ``groupby`` is called, or ``method="tasks"``)
+workers may not share a disk, so ``groupby_tasks_layer`` moves the buckets as task
+results instead, from the worker that cut them to the one that groups them.
+
 Hashing: Python's ``hash`` of ``str``/``bytes`` differs between interpreters, and the
 processes scheduler runs splits in several, so keys are hashed by ``stable_hash``
 (CRC32 of text and bytes, recursively for tuples and frozensets, Python's own
@@ -30,7 +35,7 @@ import os
 import pickle
 import tempfile
 import zlib
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import cloudpickle
 
@@ -79,9 +84,8 @@ def _dump(obj: Any) -> bytes:
         return cloudpickle.dumps(obj, protocol=5)
 
 
-def shuffle_split(key: Any, nout: int, index: int, wanted, directory: str, part: Iterable) -> list:
-    """Write partition ``index``'s elements, bucketed by key, to ``directory``."""
-    key = keyfunc(key)
+def _buckets(key: Callable, nout: int, wanted, part: Iterable) -> dict:
+    """``{j: [elements whose key hashes to bucket j]}``, only for ``j`` in ``wanted``."""
     buckets: dict = {}
     for x in part:
         j = stable_hash(key(x)) % nout
@@ -91,6 +95,22 @@ def shuffle_split(key: Any, nout: int, index: int, wanted, directory: str, part:
                 buckets[j] = [x]
             else:
                 bucket.append(x)
+    return buckets
+
+
+def _group_into(groups: dict, key: Callable, elements: Iterable) -> None:
+    for x in elements:
+        k = key(x)
+        group = groups.get(k)
+        if group is None:
+            groups[k] = [x]
+        else:
+            group.append(x)
+
+
+def shuffle_split(key: Any, nout: int, index: int, wanted, directory: str, part: Iterable) -> list:
+    """Write partition ``index``'s elements, bucketed by key, to ``directory``."""
+    buckets = _buckets(keyfunc(key), nout, wanted, part)
     for j, bucket in buckets.items():
         with open(os.path.join(directory, f"{index}-{j}.pkl"), "wb") as f:
             f.write(_dump(bucket))
@@ -108,18 +128,51 @@ def shuffle_collect(key: Any, j: int, directory: str, written: list) -> list:
         with open(path, "rb") as f:
             bucket = pickle.load(f)
         os.remove(path)
-        for x in bucket:
-            k = key(x)
-            group = groups.get(k)
-            if group is None:
-                groups[k] = [x]
-            else:
-                group.append(x)
+        _group_into(groups, key, bucket)
     try:
         os.rmdir(directory)  # succeeds for the last collector only
     except OSError:
         pass
     return list(groups.items())
+
+
+# ------------------------------------------------------- in-memory ("tasks") variant
+
+def split_in_memory(key: Any, nout: int, part: Iterable) -> dict:
+    return _buckets(keyfunc(key), nout, None, part)
+
+
+def bucket_of(buckets: dict, j: int) -> list:
+    return buckets.get(j, [])
+
+
+def group_buckets(key: Any, pieces: list) -> list:
+    key = keyfunc(key)
+    groups: dict = {}
+    for piece in pieces:
+        _group_into(groups, key, piece)
+    return list(groups.items())
+
+
+def groupby_tasks_layer(layer: Layer, name: str, key: Any, nout: int) -> TasksLayer:
+    """The same groups through ordinary tasks: split, one piece per (split, output), collect.
+
+    On a cluster each piece is cut where its split ran and travels straight to the
+    worker collecting it (worker-to-worker transfers); nothing touches a shared disk.
+    """
+    graph: dict = {}
+    split = PartitionOp(split_in_memory, "value")
+    for i in range(layer.npartitions):
+        k = (f"{name}-split", i)
+        graph[k] = Task(k, split, key, nout, Ref((layer.name, i)))
+        for j in range(nout):
+            piece = (f"{name}-piece", i, j)
+            graph[piece] = Task(piece, bucket_of, Ref(k), j)
+    for j in range(nout):
+        k = (name, j)
+        pieces = [Ref((f"{name}-piece", i, j)) for i in range(layer.npartitions)]
+        graph[k] = Task(k, group_buckets, key, pieces)
+    return TasksLayer(name, nout, graph, (layer,))
 
 
 def _is_split(node) -> bool:

@@ -47,6 +47,14 @@ def test_groupby_matches_python_on_every_scheduler(local_scheduler, shuffle_tmp)
     assert leftovers(shuffle_tmp) == []
 
 
+def test_groupby_through_tasks(local_scheduler):
+    b = pdb.from_sequence(WORDS, npartitions=4)
+    got = as_dict(b.groupby(len, npartitions=3, method="tasks").compute(scheduler=local_scheduler))
+    assert got == plain_groupby(len, WORDS)
+    with pytest.raises(ValueError, match="method"):
+        b.groupby(len, method="p2p")
+
+
 def test_groupby_with_tuple_and_none_keys_and_index(shuffle_tmp):
     records = [(("k", i % 3), i) if i % 4 else (None, i) for i in range(40)]
     b = pdb.from_sequence(records, npartitions=6)
