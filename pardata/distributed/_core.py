@@ -15,6 +15,7 @@ keeps the order of everything sent, releases of futures included.
 from __future__ import annotations
 
 import asyncio
+import collections
 import itertools
 import logging
 import threading
@@ -61,6 +62,8 @@ class ClientCore:
         self._refs: dict[Any, int] = {}
         self._lock = threading.Lock()
         self._outbox: list = []  # messages, and lists of keys to release, in order
+        self._dropped: collections.deque = collections.deque()  # keys of deleted Futures
+        self._drop_scheduled = False
         self._requests: dict[int, asyncio.Future] = {}
         self._request_ids = itertools.count(1)
         self._stream: BatchedSend | None = None
@@ -105,9 +108,11 @@ class ClientCore:
 
     def run_sync(self, coro, timeout: float | None = None) -> Any:
         """Run ``coro`` on the loop from another thread and wait (blocking clients only)."""
-        if self.runner is None:
+        if self.runner is None or self.status != "running":
             coro.close()
-            raise RuntimeError("this client is asynchronous: await its coroutines instead")
+            if self.runner is None:
+                raise RuntimeError("this client is asynchronous: await its coroutines instead")
+            raise RuntimeError(f"the client is {self.status}")
         return self.runner.run(coro, timeout)
 
     def call_soon(self, fn, *args) -> None:
@@ -162,23 +167,34 @@ class ClientCore:
             return state
 
     def release_ref(self, key) -> None:
-        """One Future of ``key`` is gone; the last one tells the scheduler."""
+        """One Future of ``key`` is gone; the last one tells the scheduler.
+
+        Called from ``Future.__del__``, so from any thread and at any moment (even
+        while this thread holds ``_lock``): it only appends to a deque; the counts
+        are updated on the loop. A key held again meanwhile is simply not released.
+        """
+        self._dropped.append(key)
+        if not self._drop_scheduled:
+            self._drop_scheduled = True
+            self.call_soon(self._process_drops)
+
+    def _process_drops(self) -> None:
+        self._drop_scheduled = False
+        released = []
         with self._lock:
-            n = self._refs.get(key, 0) - 1
-            if n > 0:
-                self._refs[key] = n
-                return
-            self._refs.pop(key, None)
-            self.states.pop(key, None)
-            if self.status not in ("created", "running"):
-                return
-            wake = not self._outbox
-            if self._outbox and type(self._outbox[-1]) is list:
-                self._outbox[-1].append(key)
-            else:
-                self._outbox.append([key])
-        if wake:
-            self.call_soon(self._flush)
+            while self._dropped:
+                key = self._dropped.popleft()
+                n = self._refs.get(key, 0) - 1
+                if n > 0:
+                    self._refs[key] = n
+                    continue
+                self._refs.pop(key, None)
+                self.states.pop(key, None)
+                released.append(key)
+            if released and self.status in ("created", "running"):
+                self._outbox.append(released)
+        if released:
+            self._flush()
 
     def _futures(self, keys) -> list[Future]:
         futures = [Future(key, self) for key in keys]

@@ -78,6 +78,12 @@ def test_client_compute_and_persist(client):
     assert client.compute([d, d], sync=True) == [12, 12]
 
 
+def test_raw_graphs_and_futures_inside_delayed_calls(client):
+    assert client.get({"a": 1, "b": (inc, "a"), "c": (add, "a", "b")}, ["c", "b"]) == [3, 2]
+    x = client.submit(inc, 1)
+    assert pardata.delayed(add)(x, 10).compute() == 12
+
+
 def test_scatter(client):
     arr = np.arange(100_000)
     [remote] = client.scatter([arr])

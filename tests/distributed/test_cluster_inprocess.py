@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from pardata.distributed import FutureCancelledError, KilledWorker
+from pardata.distributed import FutureCancelledError, KilledWorker, RemoteTaskError
 from pardata.serialize import SerializationError
 from pardata.testing.cluster import (
     add,
@@ -189,3 +189,64 @@ def test_inproc_transport():
             assert await client.gather(futures) == [1, 2, 3, 4, 5]
 
     run(main())
+
+
+def test_an_idle_worker_steals_queued_work():
+    async def main():
+        async with cluster(2) as c, connect_client(c.scheduler_address) as client:
+            a, b = c.workers
+            x = client.submit(inc, 0, workers=[a.address])
+            await x
+            # every task needs x, so all are placed on a; b idles until it steals
+            futures = [client.submit(slowinc, x, delay=0.05, pure=False) for _ in range(20)]
+            assert await client.gather(futures) == [2] * 20
+            stream = await client.get_task_stream()
+            ran_on = {r["worker"] for r in stream if r["key"] in {f.key for f in futures}}
+            assert ran_on == {a.address, b.address}
+            stolen = [
+                entry for f in futures for entry in c.scheduler.state.story(f.key)
+                if entry[0] == "event" and type(entry[2]).__name__ == "StealConfirmed"
+            ]
+            assert stolen  # moved by the two-phase steal the worker confirmed
+
+    run(main())
+
+
+class _UnpicklableError(Exception):
+    def __init__(self, message):
+        super().__init__(message)
+        self.lock = __import__("threading").Lock()
+
+
+def _raise_unpicklable(x):
+    raise _UnpicklableError(f"no pickle for {x}")
+
+
+def test_an_unpicklable_exception_arrives_as_remote_task_error():
+    async def main():
+        async with cluster(1) as c, connect_client(c.scheduler_address) as client:
+            bad = client.submit(_raise_unpicklable, 5)
+            with pytest.raises(RemoteTaskError, match="_UnpicklableError: no pickle for 5") as info:
+                await bad
+            assert bad.key in "\n".join(info.value.__notes__)
+            assert await client.submit(inc, 1) == 2
+
+    run(main())
+
+
+def test_the_scheduler_never_unpickles_what_it_forwards():
+    import ast
+    import pathlib
+
+    import scheduler
+
+    forbidden = {"pickle", "cloudpickle", "pardata.serialize"}
+    for path in pathlib.Path(scheduler.__file__).parent.glob("*.py"):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            assert not forbidden.intersection(names), f"{path.name} imports {names}"
