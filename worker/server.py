@@ -304,7 +304,8 @@ class WorkerServer:
         except KeyError as exc:
             error = RuntimeError(f"input {exc.args[0]!r} of task {key!r} is not in this worker's store")
             now = time.time()
-            self._on_outcomes([Failed(key, attempt, pack_exception(error, key), "", now, now)])
+            failed = Failed(key, attempt, pack_exception(error, key), "", now, now)
+            asyncio.get_running_loop().call_soon(self._on_outcomes, [failed])  # not re-entrantly
             return
         self.runner.run(key, attempt, instruction.payload, inputs)
 

@@ -6,9 +6,10 @@ Layering: this package talks to the scheduler and workers only over the wire
 (``LocalCluster(processes=False)`` and test fixtures).
 
 Modules: ``client`` (the blocking ``Client``), ``_core`` (the async client it
-wraps), ``future`` (``Future``, ``wait``, ``as_completed``), ``_graph`` (calls and
-graphs into messages), ``cluster`` (``LocalCluster``), ``_loop`` (the background
-event loop thread), ``errors``.
+wraps: scheduler stream, reference counts, submissions), ``_data`` (gather, scatter
+and ``run``, straight to workers), ``future`` (``Future``, ``wait``,
+``as_completed``), ``_graph`` (calls and graphs into messages), ``cluster``
+(``LocalCluster``), ``_loop`` (the background event loop thread), ``errors``.
 """
 
 from .client import Client, default_client

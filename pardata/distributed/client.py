@@ -18,7 +18,8 @@ from pardata.core.graph import ensure_graph, flatten_keys, pack_results
 from pardata.core.spec import DataNode, Ref, Task
 from pardata.core.tokenize import tokenize
 
-from ._core import SKIPPED, ClientCore
+from ._core import ClientCore
+from ._data import SKIPPED
 from ._loop import LoopThread
 from .future import Future
 
