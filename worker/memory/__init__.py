@@ -1,0 +1,14 @@
+"""Memory-aware execution for the worker: account, spill, pause, terminate.
+
+- ``spill.SpillBuffer``: the worker's data store; a mapping that keeps recent values in
+  memory and writes least-recently-used ones to local disk (off the event loop on request),
+  reopenable after a crash.
+- ``spillfile``: the on-disk format of one spilled value (self-describing, atomic).
+- ``policy.MemoryPolicy``: a pure function of a memory sample deciding to spill, pause,
+  unpause or terminate, with a human-readable reason. Standard library only.
+- ``monitor.MemoryMonitor``: samples RSS and the buffer periodically, applies the policy,
+  and exposes the state for heartbeats; ``parse_memory_limit`` turns ``"2GiB"``/``"auto"``
+  into bytes.
+
+The nanny that restarts a worker is ``worker.nanny``.
+"""

@@ -1,0 +1,293 @@
+"""``Nanny``: a small parent that keeps one worker process alive and within its memory.
+
+The nanny starts the worker as a child command, then watches two things every
+``poll_interval`` seconds: whether the child exited, and its RSS (psutil). A child whose
+RSS reaches ``terminate`` (0.95 by default, ``worker.memory.terminate``) of the memory
+limit is killed at once (SIGKILL: it is about to be killed by the kernel anyway, and a
+SIGTERM handler could allocate more) and restarted. A child that dies by itself is
+restarted too, unless it exited with code 0 (a clean close), or the nanny was stopped.
+
+Restarts back off exponentially (``backoff * 2**k`` for the k-th restart within the
+window, at most ``max_backoff``) and are bounded: after ``max_restarts`` within
+``restart_window`` seconds the nanny gives up and reports it, rather than loop forever
+on a worker that cannot start. Every restart is reported through ``on_restart`` with the
+reason (exit code, signal or memory), which the worker server forwards to the scheduler.
+
+The child's environment gets ``MALLOC_TRIM_THRESHOLD_`` (so glibc returns freed memory to
+the OS and RSS follows the spill) and one thread for OpenMP/OpenBLAS/MKL (the worker runs
+tasks in parallel already). These must be set before the child starts, which is why the
+nanny, not the worker, sets them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import os
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
+
+import psutil
+
+from pardata import config
+from pardata._units import format_bytes
+
+__all__ = ["Nanny", "NannyRestart", "CHILD_ENV", "RESTARTS_ENV", "worker_argv"]
+
+logger = logging.getLogger(__name__)
+
+#: Set in the child's environment unless the caller's ``env`` says otherwise.
+CHILD_ENV = {
+    "MALLOC_TRIM_THRESHOLD_": "65536",
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+}
+#: How many times the nanny has restarted the child ("0" at first start): a restarted
+#: worker re-registers the values it had spilled (``SpillBuffer(recover=True)``), a fresh
+#: one wipes its spill directory.
+RESTARTS_ENV = "PARDATA_NANNY_RESTARTS"
+
+
+@dataclass(frozen=True)
+class NannyRestart:
+    """One restart (or, with ``new_pid=None``, the nanny giving up)."""
+
+    count: int
+    reason: str  # "exit", "signal" or "memory"
+    message: str
+    old_pid: int
+    new_pid: int | None
+    exitcode: int | None = None
+    signal: str | None = None
+    rss: int | None = None
+
+
+def worker_argv(
+    scheduler_address: str,
+    *,
+    nthreads: int | None = None,
+    memory_limit: int | str | None = None,
+    local_directory: str | None = None,
+    name: str | None = None,
+    python: str = sys.executable,
+) -> list[str]:
+    """The command line of ``python -m worker`` with the given options."""
+    argv = [python, "-m", "worker", scheduler_address]
+    for flag, value in (("--nthreads", nthreads), ("--memory-limit", memory_limit),
+                        ("--local-directory", local_directory), ("--name", name)):
+        if value is not None:
+            argv += [flag, str(value)]
+    return argv
+
+
+class Nanny:
+    """Run ``argv`` as a child process; restart it when it dies or outgrows its memory."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        *,
+        memory_limit: int | None = None,
+        terminate_fraction: float | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
+        poll_interval: float = 0.1,
+        max_restarts: int = 5,
+        restart_window: float = 60.0,
+        backoff: float = 0.5,
+        max_backoff: float = 10.0,
+        stop_timeout: float = 5.0,
+        on_restart: Callable[[NannyRestart], Any] | None = None,
+        on_give_up: Callable[[NannyRestart], Any] | None = None,
+        stdout: Any = None,
+        stderr: Any = None,
+    ) -> None:
+        if not argv:
+            raise ValueError("Nanny needs a command to run")
+        self.argv = [str(a) for a in argv]
+        self.memory_limit = memory_limit
+        if terminate_fraction is None:
+            terminate_fraction = config.get("worker.memory.terminate", default=0.95)
+        self.terminate_fraction = terminate_fraction or None
+        self.env = dict(env or {})
+        self.cwd = cwd
+        self.poll_interval = poll_interval
+        self.max_restarts = max_restarts
+        self.restart_window = restart_window
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.stop_timeout = stop_timeout
+        self.on_restart = on_restart
+        self.on_give_up = on_give_up
+        self._stdio = {"stdout": stdout, "stderr": stderr}
+        #: "new", "running", "restarting", "stopped", "finished" (clean exit) or "failed".
+        self.status = "new"
+        self.restarts: list[NannyRestart] = []
+        self._proc: asyncio.subprocess.Process | None = None
+        self._watcher: asyncio.Task | None = None
+        self._stopping = asyncio.Event()
+        self._recent: list[float] = []
+
+    def child_env(self) -> dict[str, str]:
+        """The child's environment: ours, then ``CHILD_ENV``, then the caller's ``env``."""
+        return {**os.environ, **CHILD_ENV, **self.env}
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def memory_kill_bytes(self) -> int | None:
+        if not self.memory_limit or not self.terminate_fraction:
+            return None
+        return int(self.memory_limit * self.terminate_fraction)
+
+    async def start(self) -> int:
+        """Start the child and the watcher; return the child's pid."""
+        if self.status != "new":
+            raise RuntimeError(f"nanny already {self.status}")
+        await self._spawn(0)
+        self._watcher = asyncio.ensure_future(self._watch())
+        return self._proc.pid
+
+    async def _spawn(self, restarts: int) -> None:
+        env = {**self.child_env(), RESTARTS_ENV: str(restarts)}
+        self._proc = await asyncio.create_subprocess_exec(*self.argv, env=env, cwd=self.cwd, **self._stdio)
+        self.status = "running"
+        logger.info("nanny started %s (pid %d)", self.argv[0], self._proc.pid)
+
+    async def stop(self) -> None:
+        """Stop the child (SIGTERM, then SIGKILL after ``stop_timeout``); no restart."""
+        self._stopping.set()
+        proc = self._proc
+        if proc is not None and proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), self.stop_timeout)
+            except asyncio.TimeoutError:
+                proc.kill()
+                await proc.wait()
+        if self._watcher is not None:
+            await self._watcher
+        if self.status not in ("finished", "failed"):
+            self.status = "stopped"
+
+    async def wait(self) -> str:
+        """Until the nanny is done (stopped, clean exit, or gave up); return the status."""
+        if self._watcher is not None:
+            await asyncio.shield(self._watcher)
+        return self.status
+
+    async def _watch(self) -> None:
+        try:
+            while True:
+                proc = self._proc
+                killed_rss = await self._supervise(proc)
+                if self._stopping.is_set():
+                    return
+                record = self._describe(proc, killed_rss)
+                if record is None:  # clean exit
+                    self.status = "finished"
+                    logger.info("worker (pid %d) exited cleanly; not restarting", proc.pid)
+                    return
+                if not await self._restart(record):
+                    return
+        except Exception:
+            logger.exception("nanny watcher failed")
+            self.status = "failed"
+            raise
+
+    async def _supervise(self, proc: asyncio.subprocess.Process) -> int | None:
+        """Wait for ``proc`` to exit; kill it if it outgrows its memory (return that RSS)."""
+        exited = asyncio.ensure_future(proc.wait())
+        limit = self.memory_kill_bytes
+        try:
+            while True:
+                done, _ = await asyncio.wait({exited}, timeout=self.poll_interval)
+                if done:
+                    return None
+                if limit is None or self._stopping.is_set():
+                    continue
+                rss = _rss(proc.pid)
+                if rss is not None and rss >= limit:
+                    logger.warning("worker (pid %d) uses %s, over %.0f%% of its %s limit; killing it",
+                                   proc.pid, format_bytes(rss), 100 * self.terminate_fraction,
+                                   format_bytes(self.memory_limit))
+                    proc.kill()
+                    await exited
+                    return rss
+        finally:
+            if not exited.done():
+                exited.cancel()
+
+    def _describe(self, proc: asyncio.subprocess.Process, killed_rss: int | None) -> NannyRestart | None:
+        code = proc.returncode
+        count = len(self.restarts) + 1
+        if killed_rss is not None:
+            msg = (f"worker (pid {proc.pid}) killed by its nanny: memory {format_bytes(killed_rss)} "
+                   f"reached {self.terminate_fraction:.0%} of the {format_bytes(self.memory_limit)} limit")
+            return NannyRestart(count, "memory", msg, proc.pid, None, code, "SIGKILL", killed_rss)
+        if code == 0:
+            return None
+        if code is not None and code < 0:
+            name = _signal_name(-code)
+            msg = f"worker (pid {proc.pid}) died by signal {name}"
+            return NannyRestart(count, "signal", msg, proc.pid, None, code, name)
+        return NannyRestart(count, "exit", f"worker (pid {proc.pid}) exited with code {code}",
+                            proc.pid, None, code)
+
+    async def _restart(self, record: NannyRestart) -> bool:
+        """Restart after ``record`` unless the restart budget is spent; False if given up."""
+        now = time.monotonic()
+        self._recent = [t for t in self._recent if now - t < self.restart_window]
+        if len(self._recent) >= self.max_restarts:
+            self.status = "failed"
+            msg = (f"{record.message}; not restarting: {len(self._recent)} restarts "
+                   f"in the last {self.restart_window:g} s")
+            logger.error("nanny gives up: %s", msg)
+            await _call(self.on_give_up, NannyRestart(**{**record.__dict__, "message": msg}))
+            return False
+        self.status = "restarting"
+        delay = min(self.max_backoff, self.backoff * 2 ** len(self._recent))
+        logger.warning("%s; restarting in %.2g s", record.message, delay)
+        try:
+            await asyncio.wait_for(self._stopping.wait(), delay)
+            return False  # stopped while backing off
+        except asyncio.TimeoutError:
+            pass
+        self._recent.append(time.monotonic())
+        await self._spawn(record.count)
+        record = NannyRestart(**{**record.__dict__, "new_pid": self._proc.pid})
+        self.restarts.append(record)
+        await _call(self.on_restart, record)
+        return True
+
+
+def _rss(pid: int) -> int | None:
+    try:
+        return psutil.Process(pid).memory_info().rss
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return None
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+async def _call(callback: Callable | None, arg: Any) -> None:
+    if callback is None:
+        return
+    try:
+        result = callback(arg)
+        if inspect.isawaitable(result):
+            await result
+    except Exception:
+        logger.exception("nanny callback %r failed", callback)
