@@ -120,7 +120,7 @@ class Projection(Blockwise):
 
 
 def _filter(df, mask):
-    if isinstance(mask, pd.Series) and mask.dtype == bool:
+    if isinstance(mask, pd.Index) or (isinstance(mask, pd.Series) and mask.dtype == bool):
         return df[mask.to_numpy()]
     return df[mask]
 
@@ -208,7 +208,10 @@ REVERSED_OPERATORS = {name: _rop(op) for name, op in BINARY_OPERATORS.items()
 
 
 def _call(op, *args):
-    return op(*args)
+    out = op(*args)
+    if type(out) is np.ndarray and any(isinstance(a, pd.Index) for a in args):
+        out = pd.Index(out)  # an Index compared with something stays an Index
+    return out
 
 
 @node
@@ -236,8 +239,8 @@ class Elemwise(Blockwise):
         return f"Elemwise({self._prefix})"
 
 
-def _method(obj, name, *args, **kwargs):
-    return getattr(obj, name)(*args, **kwargs)
+def _method(obj, method, /, *args, **kwargs):
+    return getattr(obj, method)(*args, **kwargs)
 
 
 # Methods that treat each column independently: projection passes straight through.

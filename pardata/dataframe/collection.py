@@ -169,10 +169,11 @@ class FrameBase(CollectionMixin):
         return map_partitions(func, self, *args, meta=meta, clear_divisions=clear_divisions,
                               token=token, **kwargs)
 
-    def _method(self, name: str, *args, meta=None, divisions_unchanged: bool = True, **kwargs):
+    def _method(self, method: str, /, *args, meta=None, divisions_unchanged: bool = True,
+                **kwargs):
         args = tuple(as_expr(a) for a in args)
         kwargs = {k: as_expr(v) for k, v in kwargs.items()}
-        return new_collection(Method(self._expr, name, args, kwargs or None, meta,
+        return new_collection(Method(self._expr, method, args, kwargs or None, meta,
                                      divisions_unchanged))
 
     def head(self, n: int = 5, npartitions: int = 1, compute: bool = True):
@@ -293,7 +294,8 @@ class FrameBase(CollectionMixin):
         chunk_kwargs = chunk_kwargs or {}
         agg = dict(aggregate_kwargs if aggregate_kwargs is not None else chunk_kwargs)
         if meta is None:
-            meta = emulate(red.method_chunk, self._meta, method, chunk_kwargs, reduction=True)
+            meta = emulate(red.method_chunk, self._meta, method, chunk_kwargs, udf=True,
+                           reduction=True)
         combine_method = "sum" if method == "count" else method
         combine_kwargs = {k: v for k, v in agg.items() if k != "numeric_only"}
         return new_collection(red.Reduction(

@@ -210,7 +210,7 @@ class DataFrame(_Frame):
         if isinstance(key, FrameBase):
             from pardata.dataframe.align import align_operands
 
-            if isinstance(key._meta, pd.Series):
+            if isinstance(key._meta, (pd.Series, pd.Index)):
                 frame, predicate = align_operands((self._expr, key._expr))
                 return new_collection(Filter(frame, predicate))
             if isinstance(key._meta, pd.DataFrame):

@@ -80,9 +80,10 @@ def merge_meta(left_meta, right_meta, kwargs) -> tuple:
     how = kwargs.get("how")
     probes = []
     if how in ("left", "right", "outer"):
-        # one made-up row on each side, with different keys: nothing matches
-        ln, rn = meta_nonempty(left_meta), meta_nonempty(right_meta)
-        probes.append((ln.iloc[:1], rn.iloc[1:]))
+        # made-up keys 1, 2 on the left and 2, 3 on the right: a match, and rows
+        # without one on either side
+        ln, rn = meta_nonempty(left_meta, 2), meta_nonempty(right_meta, 3)
+        probes.append((ln, rn.iloc[1:]))
     widen = {}
     for lm, rm in probes:
         probe = pd.merge(lm, rm, **kwargs)
@@ -128,6 +129,23 @@ class BlockwiseMerge(Blockwise):
     def divisions(self):
         divs = super().divisions
         return divs if self.keep_divisions else (None,) * len(divs)
+
+    @property
+    def _partitioning(self):
+        """A hash join's output is hashed on the left keys, where they keep their values
+        (inner and left joins, or keys of the same name, which pandas fills in)."""
+        left, right, kw = self.left, self.right, self.kwargs
+        part, rpart = left._partitioning, right._partitioning
+        if part is None or rpart is None or "left_on" not in kw or "right_on" not in kw:
+            return None
+        if part[2:] != rpart[2:]:  # same partition count and hashed dtypes
+            return None
+        same_names = kw.get("left_on") == kw.get("right_on")
+        if kw.get("how") not in ("inner", "left") and not same_names:
+            return None
+        if not set(part[1]) <= set(self.columns):
+            return None
+        return part
 
     def _describe(self):
         kw = self.kwargs

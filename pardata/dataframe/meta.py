@@ -72,8 +72,15 @@ def make_meta(x: Any, index: pd.Index | None = None) -> Any:
     raise TypeError(f"cannot make meta from {type(x).__name__}: {x!r}")
 
 
+def _words(n: int) -> list:
+    base = ["foo", "bar", "baz", "qux"]
+    return [base[i] if i < len(base) else f"foo{i}" for i in range(n)]
+
+
 def _fake_values(dtype: Any, n: int = 2) -> Any:
-    """``n`` made-up non-missing values of ``dtype``."""
+    """``n`` made-up, distinct, non-missing values of ``dtype`` (where it has that many):
+    the same ``1, 2, ...`` for every number type, so made-up keys of an int and a
+    float column compare equal, as real ones would."""
     if isinstance(dtype, pd.CategoricalDtype):
         cats = dtype.categories
         if len(cats) == 0:
@@ -88,15 +95,15 @@ def _fake_values(dtype: Any, n: int = 2) -> Any:
         if kind in "iu":
             return np.arange(1, n + 1, dtype=dtype)
         if kind in "fc":
-            return np.arange(1, n + 1).astype(dtype) / 2
+            return np.arange(1, n + 1).astype(dtype)  # same values as fake ints
         if kind == "M":
             return pd.date_range("2000-01-01", periods=n).values.astype(dtype)
         if kind == "m":
             return (np.arange(1, n + 1) * np.timedelta64(1, "s")).astype(dtype)
         if kind in "OUST":
-            return np.array(["foo", "bar"] * n, dtype=object)[:n]
+            return np.array(_words(n), dtype=object)
     if isinstance(dtype, pd.StringDtype):
-        return pd.array(["foo", "bar"] * n, dtype=dtype)[:n]
+        return pd.array(_words(n), dtype=dtype)
     if isinstance(dtype, pd.PeriodDtype):
         return pd.period_range("2000-01-01", periods=n, freq=dtype.freq).array
     if isinstance(dtype, pd.IntervalDtype):
@@ -104,7 +111,7 @@ def _fake_values(dtype: Any, n: int = 2) -> Any:
     kind = getattr(dtype, "kind", "O")
     base = {"b": [True, False], "i": [1, 2], "u": [1, 2], "f": [0.5, 1.5]}.get(kind)
     try:
-        return pd.array((base or ["foo", "bar"]) * n, dtype=dtype)[:n]
+        return pd.array((base * n)[:n] if base else _words(n), dtype=dtype)
     except (TypeError, ValueError):
         return pd.array([None] * n, dtype=dtype)
 

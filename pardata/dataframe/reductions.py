@@ -69,20 +69,21 @@ class Chunk(Blockwise):
         return f"Chunk({getattr(self.func, '__name__', self.func)})"
 
 
-def _non_empty(parts: list) -> list:
-    kept = [p for p in parts if not isinstance(p, _Empty)]
-    return kept
+def _non_empty(parts: list, skip_empty: bool) -> list:
+    if not skip_empty:
+        return [p.value if isinstance(p, _Empty) else p for p in parts]
+    return [p for p in parts if not isinstance(p, _Empty)]
 
 
-def _combine_step(func, kwargs, parts):
-    kept = _non_empty(parts)
+def _combine_step(func, kwargs, parts, skip_empty=True):
+    kept = _non_empty(parts, skip_empty)
     if not kept:
         return parts[0]
     return func(kept, **kwargs)
 
 
-def _aggregate_step(func, kwargs, meta, parts):
-    kept = _non_empty(parts)
+def _aggregate_step(func, kwargs, meta, parts, skip_empty=True):
+    kept = _non_empty(parts, skip_empty)
     if not kept:  # every partition was empty: aggregate the first one's chunk result
         kept = [parts[0].value]
     return func(kept, **kwargs)
@@ -101,6 +102,7 @@ class TreeCombine(Expr):
     split_every: int
     prefix: str = "reduce"
     broadcast: bool = True
+    skip_empty: bool = True
 
     @property
     def _prefix(self):  # type: ignore[override]
@@ -128,13 +130,13 @@ class TreeCombine(Expr):
             for j in range(0, len(level), every):
                 key = (f"{self._name}-combine", depth, j // every)
                 graph[key] = Task(key, _combine_step, self.combine, self.combine_kwargs,
-                                  level[j:j + every])
+                                  level[j:j + every], self.skip_empty)
                 nxt.append(Ref(key))
             level = nxt
             depth += 1
         key = (self._name, 0)
         graph[key] = Task(key, _aggregate_step, self.aggregate, self.aggregate_kwargs,
-                          self.meta, level)
+                          self.meta, level, self.skip_empty)
         return graph
 
     def _describe(self):
@@ -161,6 +163,7 @@ class Reduction(Expr):
     prefix: str = "reduce"
     required: Any = ALL
     broadcast: bool = True  # a single value every partition may use (not a frame of rows)
+    skip_empty: bool = True  # leave empty partitions' chunks out of the combine
 
     @property
     def _is_broadcast(self):  # type: ignore[override]
@@ -185,7 +188,8 @@ class Reduction(Expr):
         chunks = Chunk(self.frame, self.chunk, self.chunk_kwargs or {})
         return TreeCombine(chunks, self.combine, self.combine_kwargs or {}, self.aggregate,
                            self.aggregate_kwargs or {}, self.meta,
-                           self.split_every or SPLIT_EVERY, self.prefix, self.broadcast)
+                           self.split_every or SPLIT_EVERY, self.prefix, self.broadcast,
+                           self.skip_empty)
 
     def _describe(self):
         return f"Reduction({self.prefix})"

@@ -26,7 +26,7 @@ class Series(_Frame):
         return 1
 
     def __getitem__(self, key):
-        if isinstance(key, FrameBase) and isinstance(key._meta, pd.Series):
+        if isinstance(key, FrameBase) and isinstance(key._meta, (pd.Series, pd.Index)):
             from pardata.dataframe.align import align_operands
 
             frame, predicate = align_operands((self._expr, key._expr))

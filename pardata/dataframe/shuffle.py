@@ -232,10 +232,14 @@ class Shuffle(Expr):
 
     @property
     def _partitioning(self):
+        """``("hash", columns, npartitions, dtypes hashed)``: two collections with equal
+        tuples have equal keys in partitions with equal numbers."""
         p = self._partitioner
         if p.kind != "hash" or not p.on:
             return None
-        return ("hash", tuple(p.on), self.npartitions_out, p.cast)
+        meta = self.frame._meta
+        dtypes = tuple(p.cast) if p.cast is not None else tuple(meta[c].dtype for c in p.on)
+        return ("hash", tuple(p.on), self.npartitions_out, tuple(str(d) for d in dtypes))
 
     def _required_columns(self, needed):
         if needed is ALL:

@@ -1,0 +1,139 @@
+"""groupby aggregations, split_out, apply/transform, against pandas."""
+import numpy as np
+import pandas as pd
+import pytest
+
+import pardata.dataframe as pdd
+from pardata.dataframe.optimizer import optimize, to_graph
+from pardata.dataframe.expr import walk
+from pardata.dataframe.shuffle import Shuffle
+from pardata.testing.dataframe import assert_eq, random_frame
+
+
+@pytest.fixture(scope="module", params=[(1, 0), (5, 1), (11, 2)])
+def frames(request):
+    n, seed = request.param
+    pdf = random_frame(311, seed=seed)
+    return pdd.from_pandas(pdf, npartitions=n), pdf
+
+
+SIMPLE = ["sum", "mean", "count", "min", "max", "std", "var", "nunique", "first", "last", "size"]
+
+
+@pytest.mark.parametrize("how", SIMPLE)
+def test_series_groupby(frames, how):
+    d, p = frames
+    assert_eq(getattr(d.groupby("k").f, how)(), getattr(p.groupby("k").f, how)(), rtol=1e-9)
+    assert_eq(getattr(d.groupby("s").i, how)(), getattr(p.groupby("s").i, how)(), rtol=1e-9)
+
+
+@pytest.mark.parametrize("how", ["sum", "mean", "count", "min", "max", "size"])
+def test_frame_groupby(frames, how):
+    d, p = frames
+    cols = ["k", "i", "f", "b"]
+    assert_eq(getattr(d[cols].groupby("k"), how)(), getattr(p[cols].groupby("k"), how)(),
+              rtol=1e-9)
+
+
+def test_multiple_keys_and_dropna(frames):
+    d, p = frames
+    assert_eq(d.groupby(["k", "b"]).f.mean(), p.groupby(["k", "b"]).f.mean(), rtol=1e-9)
+    assert_eq(d.groupby("s", dropna=False).i.sum(), p.groupby("s", dropna=False).i.sum())
+    assert_eq(d.groupby(["s", "k"], dropna=False).size(), p.groupby(["s", "k"], dropna=False).size())
+
+
+def test_agg_forms(frames):
+    d, p = frames
+    spec = {"f": ["mean", "std", "min"], "i": "max", "s": "nunique"}
+    assert_eq(d.groupby("k").agg(spec), p.groupby("k").agg(spec), rtol=1e-9)
+    assert_eq(d.groupby("k").agg({"f": "sum", "i": "count"}), p.groupby("k").agg({"f": "sum", "i": "count"}))
+    assert_eq(d.groupby("k")[["f", "i"]].agg(["sum", "max"]), p.groupby("k")[["f", "i"]].agg(["sum", "max"]))
+    assert_eq(d.groupby("k").f.agg(["mean", "count"]), p.groupby("k").f.agg(["mean", "count"]), rtol=1e-9)
+    named = d.groupby("k").agg(total=("f", "sum"), n=("s", "count"), hi=("i", "max"))
+    assert_eq(named, p.groupby("k").agg(total=("f", "sum"), n=("s", "count"), hi=("i", "max")))
+    assert_eq(d[["k", "f"]].groupby("k").agg("sum"), p[["k", "f"]].groupby("k").agg("sum"))
+
+
+def test_categorical_key(frames):
+    d, p = frames
+    assert_eq(d.groupby("c").f.sum(), p.groupby("c", observed=True).f.sum())
+    assert_eq(d.groupby("c", observed=False).i.count(),
+              p.groupby("c", observed=False).i.count())
+
+
+def test_group_by_series_and_index(frames):
+    d, p = frames
+    assert_eq(d.groupby(d.i % 3).f.sum(), p.groupby(p.i % 3).f.sum())
+    assert_eq(d.f.groupby(d.k).max(), p.f.groupby(p.k).max())
+    indexed = p.set_index("k")
+    di = pdd.from_pandas(indexed, npartitions=3)
+    assert_eq(di.groupby(level=0).f.sum(), indexed.groupby(level=0).f.sum())
+    assert_eq(di.groupby("k").i.max(), indexed.groupby("k").i.max())
+
+
+@pytest.mark.parametrize("split_out", [2, 3])
+def test_split_out(frames, split_out):
+    d, p = frames
+    got = d.groupby("k").agg({"f": ["mean", "var"], "i": "sum"}, split_out=split_out)
+    assert got.npartitions == split_out
+    assert_eq(got, p.groupby("k").agg({"f": ["mean", "var"], "i": "sum"}), rtol=1e-9)
+    assert_eq(d.groupby("s").i.nunique(split_out=split_out), p.groupby("s").i.nunique())
+    assert_eq(d.k.value_counts(split_out=split_out), p.k.value_counts().rename_axis("k").rename(None),
+              check_names=False)
+
+
+def test_split_out_disk_shuffle(frames):
+    d, p = frames
+    got = d.groupby("k").f.sum(split_out=2, shuffle_method="disk")
+    assert_eq(got, p.groupby("k").f.sum())
+
+
+def test_groupby_after_shuffle_on_key_needs_no_exchange(frames):
+    d, p = frames
+    shuffled = d.shuffle("k", npartitions=4)
+    q = shuffled.groupby("k").f.sum(split_out=4)
+    plan = optimize(q.expr)
+    shuffles = [e for e in walk(plan) if isinstance(e, Shuffle)]
+    assert len(shuffles) == 1  # only the explicit one
+    assert_eq(q, p.groupby("k").f.sum())
+
+
+def test_var_is_stable_with_large_values():
+    rng = np.random.default_rng(0)
+    p = pd.DataFrame({"g": rng.integers(0, 3, 3000), "x": 1e9 + rng.random(3000)})
+    d = pdd.from_pandas(p, npartitions=6)
+    assert_eq(d.groupby("g").x.var(), p.groupby("g").x.var(), rtol=1e-6)
+
+
+def test_apply_and_transform(frames):
+    d, p = frames
+    assert_eq(d.groupby("k").apply(lambda g: g.f.sum() + g.i.max()),
+              p.groupby("k").apply(lambda g: g.f.sum() + g.i.max()))
+    assert_eq(d.groupby("k").apply(lambda g: g.nlargest(2, "i")),
+              p.groupby("k").apply(lambda g: g.nlargest(2, "i")))
+    assert_eq(d.groupby("k").f.transform(lambda x: x - x.mean()),
+              p.groupby("k").f.transform(lambda x: x - x.mean()))
+
+
+def test_tree_reduction_task_count():
+    p = random_frame(200, seed=5)
+    d = pdd.from_pandas(p, npartitions=16)
+    q = d.groupby("k").f.sum(split_every=4)
+    graph = to_graph(optimize(q.expr))
+    assert len(graph) == 16 + 4 + 1  # fused chunks, 4 combines, 1 aggregate
+
+
+def test_unsupported_aggregation_message(frames):
+    d, _ = frames
+    with pytest.raises(NotImplementedError, match="median"):
+        d.groupby("k").agg({"f": "median"})
+
+
+def test_empty_partitions_groupby():
+    p = random_frame(120, seed=7)
+    d = pdd.from_pandas(p, npartitions=6)
+    d2, p2 = d[d.index < 30], p[p.index < 30]
+    assert_eq(d2.groupby("k").agg({"f": ["sum", "mean", "std"], "s": "nunique"}),
+              p2.groupby("k").agg({"f": ["sum", "mean", "std"], "s": "nunique"}), rtol=1e-9)
+    d3, p3 = d[d.i > 999], p[p.i > 999]
+    assert_eq(d3.groupby("k").f.sum(), p3.groupby("k").f.sum())
