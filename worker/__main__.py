@@ -33,8 +33,20 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--local-directory", default=None, help="scratch space (spilled data, later)")
     p.add_argument("--name", default="", help="a label for this worker (default: its address)")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
+    p.add_argument("--resources", default="", help='abstract resources for restrictions, e.g. "GPU=2,FOO=1"')
     p.add_argument("--log-level", default="INFO")
     return p
+
+
+def parse_resources(text: str) -> dict[str, float]:
+    """``"GPU=2,FOO=0.5"`` -> ``{"GPU": 2.0, "FOO": 0.5}``."""
+    out = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, amount = item.partition("=")
+        if not sep or not name.strip():
+            raise SystemExit(f"pardata-worker: --resources expects NAME=AMOUNT pairs, got {item!r}")
+        out[name.strip()] = float(amount)
+    return out
 
 
 def memory_limit(value: str, nworkers: int = 1) -> int:
@@ -82,6 +94,7 @@ async def _run(args: argparse.Namespace) -> None:
         name=args.name,
         host=args.host,
         local_directory=args.local_directory,
+        resources=parse_resources(args.resources),
     )
     await worker.start()
     logging.getLogger("pardata.worker").info("pardata worker at %s", worker.address)

@@ -250,3 +250,38 @@ def test_the_scheduler_never_unpickles_what_it_forwards():
             elif isinstance(node, ast.ImportFrom) and node.module:
                 names = [node.module]
             assert not forbidden.intersection(names), f"{path.name} imports {names}"
+
+
+_attempts: dict = {}
+
+
+def _flaky(key):
+    _attempts[key] = _attempts.get(key, 0) + 1
+    if _attempts[key] < 3:
+        raise RuntimeError("not yet")
+    return _attempts[key]
+
+
+def test_retries():
+    async def main():
+        async with cluster(1) as c, connect_client(c.scheduler_address) as client:
+            assert await client.submit(_flaky, "a", retries=2) == 3
+            with pytest.raises(RuntimeError, match="not yet"):
+                await client.submit(_flaky, "b", retries=1)
+
+    run(main())
+
+
+def test_restrictions_by_name_and_resources():
+    async def main():
+        async with cluster(1) as c, connect_client(c.scheduler_address) as client:
+            gpu = await c.add_worker(resources={"GPU": 1})
+            plain = c.workers[0]
+            on_gpu = client.map(inc, range(4), resources={"GPU": 1})
+            by_name = client.submit(inc, 100, workers=[plain.name])
+            await client.gather([*on_gpu, by_name])
+            who_has = await client.who_has([f.key for f in on_gpu] + [by_name.key])
+            assert {who_has[f.key] for f in on_gpu} == {(gpu.address,)}
+            assert who_has[by_name.key] == (plain.address,)
+
+    run(main())
