@@ -244,8 +244,11 @@ def _moment_chunk(skipna, dtype, order, block, axes):
         return n, total
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / np.where(n == 0, 1, n)
-    dev = block - mean
-    sq = (dev * dev.conj()).real if dev.dtype.kind == "c" else dev * dev
+    dev = block - mean  # the one block-sized temporary; squared in place below
+    if dev.dtype.kind == "c":
+        sq = (dev * dev.conj()).real
+    else:
+        sq = np.multiply(dev, dev, out=dev)
     m2 = np.nansum(sq, axis=axes, keepdims=True) if skipna else np.sum(sq, axis=axes, keepdims=True)
     return n, mean, m2
 
