@@ -283,8 +283,10 @@ class WorkerServer:
                 self._spawn(self._fetch(instruction.peer, instruction.keys))
             elif t is ins.SendTaskErred:
                 i = instruction
+                ts = self.state.tasks.get(i.key)  # the instruction lacks the run's times
+                start, stop = (ts.start, ts.stop) if ts is not None else (0.0, 0.0)
                 self._to_scheduler(m.TaskFailed(key=i.key, attempt=i.attempt, exception=i.exception,
-                                                traceback=i.traceback))
+                                                traceback=i.traceback, start=start, stop=stop))
             elif t is ins.SendAddKeys:
                 keys = list(instruction.keys)
                 self._to_scheduler(m.ReplicasAdded(keys=keys, nbytes=[self.store.nbytes(k) for k in keys]))
