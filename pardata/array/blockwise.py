@@ -254,7 +254,7 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=(), new_axis=None
     plain = blockwise(func, out_ind, *bw_args, name=name, dtype=dtype, adjust_chunks=adjust,
                       new_axes=new_letters, concatenate=True, **kwargs)
     out_chunks = plain.chunks
-    in_arrays = [ArrayArg_layer(arg) for arg in plain._layer.args]
+    in_arrays = [_arg_layout(arg) for arg in plain._layer.args]
     if wants_id:
         extra = PerBlock(tuple)
         wrapper = functools.partial(_with_block_id, func)
@@ -265,7 +265,8 @@ def map_blocks(func, *args, dtype=None, chunks=None, drop_axis=(), new_axis=None
     return Array(Blockwise(name, out_chunks, wrapper, [extra, *layer.args], layer.kwargs), dtype)
 
 
-def ArrayArg_layer(arg):  # noqa: N802 - small accessor used above
+def _arg_layout(arg):
+    """``(chunks, block map)`` of an array argument, ``None`` for a literal."""
     return (arg.layer.chunks, arg.blockmap) if type(arg) is ArrayArg else None
 
 

@@ -19,8 +19,11 @@ import numpy as np
 
 from pardata.array.chunks import has_unknown, is_unknown, nan, shape_of
 from pardata.array.layers import Layer, block_indices, data_layer, materialize
-from pardata.base import CollectionMixin, default_optimize
-from pardata.core.graph import flatten_keys
+from pardata import config
+from pardata.base import CollectionMixin
+from pardata.core.graph import cull, flatten_keys
+from pardata.core.optimize import fuse
+from pardata.core.spec import DataNode
 
 # Arrays whose graph was asked for recently, by name, for joint lowering in ``optimize``.
 _recent: "weakref.WeakValueDictionary[str, Array]" = weakref.WeakValueDictionary()
@@ -37,7 +40,13 @@ def optimize(graph: dict, keys: list) -> dict:
         extra = {k: v for k, v in graph.items() if k not in joint and k[0] not in names}
         joint.update(extra)
         graph = joint
-    return default_optimize(graph, keys)
+    graph, _ = cull(graph, keys)
+    if config.get("optimization.fuse.active", True):
+        # Stored values stay nodes of their own: a DataNode may hold a cluster Future
+        # (after Client.persist), which must not be folded into a fused task.
+        keep = list(keys) + [k for k, node in graph.items() if type(node) is DataNode]
+        graph, _ = fuse(graph, keep)
+    return graph
 
 
 def _concatenate_blocks(results, chunks: tuple, dtype):

@@ -157,5 +157,3 @@ def to_zarr(x, url, component=None, overwrite=False, compute=True, **kwargs):
         url, mode=mode, shape=x.shape, dtype=x.dtype, chunks=tuple(max(d) for d in x.chunks), **kwargs)
     return store(x, z, compute=compute)
 
-
-_ = GraphLayer

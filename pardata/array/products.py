@@ -7,7 +7,6 @@ in a tree, so no task holds more than ``SPLIT`` pairs of input blocks at once.
 """
 from __future__ import annotations
 
-import itertools
 from numbers import Integral
 
 import numpy as np
@@ -80,14 +79,11 @@ def tensordot(a, b, axes=2) -> Array:
 def _split_tensordot(a, b, ia, ib):
     """Contract one axis in groups of ``SPLIT`` blocks, then add the partials in a tree."""
     from pardata.array.reductions import sum as _sum
-    from pardata.array.rechunk import rechunk
-
     nb = a.numblocks[ia]
     group_sizes = []
     chunks = a.chunks[ia]
     for g in range(0, nb, SPLIT):
         group_sizes.append(sum(chunks[g:g + SPLIT]))
-    a2 = rechunk(a, {ia: chunks})  # unchanged; groups are taken by slicing below
     parts = []
     start = 0
     for size in group_sizes:
@@ -95,7 +91,7 @@ def _split_tensordot(a, b, ia, ib):
         sl_a[ia] = slice(start, start + size)
         sl_b = [slice(None)] * b.ndim
         sl_b[ib] = slice(start, start + size)
-        parts.append(tensordot(a2[tuple(sl_a)], b[tuple(sl_b)], axes=((ia,), (ib,))))
+        parts.append(tensordot(a[tuple(sl_a)], b[tuple(sl_b)], axes=((ia,), (ib,))))
         start += size
     from pardata.array.routines import stack
 
@@ -122,7 +118,7 @@ def _matmul_sum(a_blocks, b_blocks):
         if out is None:
             out = part
         else:
-            out = out + part if out.shape != part.shape else out.__iadd__(part)
+            out += part
     return out
 
 
@@ -155,5 +151,3 @@ def outer(a, b) -> Array:
     a, b = ravel(asarray(a)), ravel(asarray(b))
     return blockwise(np.outer, "ij", a, "i", b, "j", dtype=np.result_type(a.dtype, b.dtype))
 
-
-_ = itertools

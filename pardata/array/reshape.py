@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from pardata.array.chunks import has_unknown
 from pardata.array.core import Array
-from pardata.array.layers import Blockwise, GraphLayer, block_indices
+from pardata.array.layers import GraphLayer, block_indices
 from pardata.core.spec import Ref, Task
 from pardata.core.tokenize import tokenize
 
@@ -140,5 +138,3 @@ def ravel(x) -> Array:
     x = asarray(x)
     return x if x.ndim == 1 else reshape(x, (-1,))
 
-
-_ = (np, Blockwise)

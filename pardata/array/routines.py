@@ -54,10 +54,6 @@ def moveaxis(a, source, destination) -> Array:
     return transpose(a, order)
 
 
-def _reshape_block(block, shape_fn_result):
-    return block.reshape(shape_fn_result)
-
-
 def squeeze(a, axis=None) -> Array:
     a = asarray(a)
     if axis is None:
@@ -291,8 +287,7 @@ def bincount(x, weights=None, minlength=0) -> Array:
     if x.ndim != 1:
         raise ValueError("bincount takes a 1-D array")
     args = [x, "i"] + ([asarray(weights), "i"] if weights is not None else [])
-    dtype = np.bincount([0], weights=None if weights is None else [1.0]).dtype if weights is None else \
-        np.result_type(np.asarray(weights).dtype if not isinstance(weights, Array) else weights.dtype, float)
+    dtype = np.dtype(np.intp) if weights is None else np.dtype(np.float64)
     func = _bincount_block if weights is not None else functools.partial(_bincount_block, weights=None)
     parts = blockwise(func, "i", *args, minlength=minlength, dtype=dtype, adjust_chunks={"i": 1})
     red = reduction(parts, _keep_block, _pad_add, _keep, axis=0, keepdims=True, dtype=dtype, name="bincount")
@@ -340,6 +335,3 @@ def histogram(a, bins=10, range=None, weights=None, density=False):
 def _sum_parts(parts):
     return functools.reduce(np.add, parts)
 
-
-def _bw_letters(n):
-    return LETTERS[:n]

@@ -13,7 +13,6 @@ gives chunks of unknown length (``nan``), as in Dask.
 from __future__ import annotations
 
 import math
-import operator
 from numbers import Integral
 
 import numpy as np
@@ -386,5 +385,3 @@ class BlockView:
     def shape(self) -> tuple:
         return self.x.numblocks
 
-
-_ = operator
