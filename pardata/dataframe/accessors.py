@@ -8,15 +8,20 @@ from __future__ import annotations
 
 from functools import cached_property
 
+import pandas as pd
+
 from pardata.dataframe.blockwise import Blockwise
 from pardata.dataframe.collection import as_expr, new_collection
 from pardata.dataframe.expr import Expr, node
-from pardata.dataframe.meta import emulate, make_meta
+from pardata.dataframe.meta import emulate, make_meta, series_with_missing
 
 
-def _accessor_call(s, accessor, attr, is_call, args, kwargs):
+def _accessor_call(s, accessor, attr, is_call, args, kwargs, dtype=None):
     value = getattr(getattr(s, accessor), attr)
-    return value(*args, **kwargs) if is_call else value
+    out = value(*args, **kwargs) if is_call else value
+    if dtype is not None and isinstance(out, pd.Series) and out.dtype != dtype:
+        out = out.astype(dtype)  # e.g. str.len without missing values: int -> float
+    return out
 
 
 @node
@@ -37,13 +42,27 @@ class AccessorCall(Blockwise):
         return f"{self.accessor}-{self.attr}".lower()
 
     def _args(self):
-        return [self.frame, self.accessor, self.attr, self.is_call, self.args, self.kwargs or {}]
+        meta = self._meta
+        dtype = meta.dtype if isinstance(meta, pd.Series) and self.meta is None else None
+        return [self.frame, self.accessor, self.attr, self.is_call, self.args, self.kwargs or {},
+                dtype]
 
     @cached_property
     def _meta(self):
         if self.meta is not None:
             return make_meta(self.meta)
-        return super()._meta
+        empty = emulate(_accessor_call, self.frame._meta, self.accessor, self.attr, self.is_call,
+                        self.args, self.kwargs or {})
+        if not isinstance(empty, pd.Series) or self.accessor != "str":
+            return empty
+        # The dtype some string methods return depends on whether a value is missing
+        # (str.len of strings with a NaN is float); strings are often missing, so use
+        # that dtype, in every partition.
+        probe = _accessor_call(series_with_missing(self.frame._meta), self.accessor, self.attr,
+                               self.is_call, self.args, self.kwargs or {})
+        if isinstance(probe, pd.Series) and probe.dtype != empty.dtype and probe.dtype.kind in "fO":
+            return probe.iloc[:0]
+        return empty
 
     def _describe(self):
         return f"Accessor({self.accessor}.{self.attr})"

@@ -46,6 +46,7 @@ class Blockwise(Expr):
     _func: Callable
     _preserves_partitioning = False  # rows stay where they were (filters, projections)
     _udf = False  # run meta inference on made-up non-empty data
+    _own_divisions = False  # divisions are a field, not the inputs' (no partition pushdown)
 
     def _args(self) -> list:
         raise NotImplementedError(type(self).__name__)

@@ -41,13 +41,33 @@ class LocIndexer:
         if obj.known_divisions:
             divs = obj.divisions
             n = obj.npartitions
-            first = 0 if start is None else _partition_of(divs, start)
-            last = n - 1 if stop is None else _partition_of(divs, stop)
+            lo, hi = _bounds(obj._meta.index, start, stop)
+            first = 0 if lo is None else _partition_of(divs, lo)
+            last = n - 1 if hi is None else _partition_of(divs, hi)
             sel = new_collection(Partitions(obj._expr, tuple(range(first, last + 1))))
         key = [start] if exact else slice(start, stop)
         if exact:
             return sel.map_partitions(_loc_labels, key, meta=obj._meta)
         return sel.map_partitions(_loc, key, meta=obj._meta)
+
+
+def _bounds(index, start, stop):
+    """Comparable bounds; a date string on a datetime index covers its whole period
+    (``"2024-01-03"`` ends at the day's last instant), as in pandas."""
+    if not isinstance(index, pd.DatetimeIndex):
+        return start, stop
+    tz = index.tz
+
+    def period(value):
+        p = pd.Period(value)
+        return p.start_time, p.end_time
+
+    lo = period(start)[0] if isinstance(start, str) else start
+    hi = period(stop)[1] if isinstance(stop, str) else stop
+    if tz is not None:
+        lo = lo.tz_localize(tz) if isinstance(lo, pd.Timestamp) and lo.tz is None else lo
+        hi = hi.tz_localize(tz) if isinstance(hi, pd.Timestamp) and hi.tz is None else hi
+    return lo, hi
 
 
 def _partition_of(divisions, value) -> int:

@@ -142,8 +142,13 @@ def meta_nonempty(x: Any, n: int = 2) -> Any:
     return x
 
 
-def _call_on(meta_args: tuple, meta_kwargs: dict, func: Any) -> Any:
-    return func(*meta_args, **meta_kwargs)
+def series_with_missing(meta: pd.Series) -> pd.Series:
+    """Made-up values plus a missing one, for operations whose result dtype changes
+    when a value is missing (``str.len`` of strings with a NaN is float)."""
+    s = meta_nonempty(meta, 2)
+    if s.dtype.kind in "iub":  # cannot hold a missing value: nothing to learn
+        return s
+    return pd.concat([s, pd.Series([None], dtype=s.dtype, index=s.index[:1], name=s.name)])
 
 
 def emulate(func: Any, *args: Any, udf: bool = False, reduction: bool = False,

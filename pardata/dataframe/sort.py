@@ -133,6 +133,7 @@ class SetIndexPartitions(Blockwise):
     name: tuple | None = None
     _prefix = "set-index"
     _func = staticmethod(_set_index_part)
+    _own_divisions = True
 
     def _args(self):
         return [self.frame, self.column, self.drop, self.sort, self.name]

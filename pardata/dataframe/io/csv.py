@@ -68,6 +68,9 @@ def _read_block(path, start, length, header, kwargs, dtypes, projection, path_co
         kw.pop("skipfooter", None)
     if projection is not None:
         kw["usecols"] = list(projection)
+        dates = kw.get("parse_dates")
+        if isinstance(dates, (list, tuple)):
+            kw["parse_dates"] = [c for c in dates if c in set(projection)]
     try:
         df = pd.read_csv(io.BytesIO(data), dtype=dtypes, **kw)
     except (ValueError, TypeError) as exc:

@@ -15,7 +15,7 @@ def _push(e: Expr):
         return Partitions(inner.frame, tuple(inner.indices[i] for i in e.indices))
     if isinstance(inner, BlockwiseIO):
         return inner._select_partitions(e.indices)
-    if isinstance(inner, Blockwise) and not inner._is_broadcast:
+    if isinstance(inner, Blockwise) and not inner._is_broadcast and not inner._own_divisions:
         subs = {c._name: Partitions(c, e.indices) for c in inner._frames()}
         return inner.replace_children(subs)
     return None
