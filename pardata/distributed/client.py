@@ -9,6 +9,7 @@ default scheduler of ``compute``/``persist`` until it is closed.
 
 from __future__ import annotations
 
+import atexit
 import threading
 import weakref
 from typing import Any
@@ -26,6 +27,7 @@ from .future import Future
 __all__ = ["Client", "default_client"]
 
 _clients: list["weakref.ref[Client]"] = []
+_exit_handler_registered = False
 _clients_lock = threading.Lock()
 
 
@@ -47,6 +49,19 @@ def _current() -> "Client | None":
 
 
 base._default_client_hook.append(_current)
+
+
+def _close_open_clients() -> None:
+    """Close clients a script left open (registered at the first Client, so that it
+    runs before ``LocalCluster``'s own exit handler: atexit runs handlers last-first)."""
+    with _clients_lock:
+        clients = [ref() for ref in _clients]
+    for client in clients:
+        if client is not None:
+            try:
+                client.close()
+            except Exception:  # noqa: BLE001 - best effort at exit
+                pass
 
 
 def _blocking(name: str, doc: str = ""):
@@ -100,6 +115,10 @@ class Client:
         if set_as_default:
             with _clients_lock:
                 _clients.append(weakref.ref(self))
+        global _exit_handler_registered
+        if not _exit_handler_registered:
+            _exit_handler_registered = True
+            atexit.register(_close_open_clients)
 
     # --- plumbing ------------------------------------------------------------------------
 

@@ -10,14 +10,17 @@ this process, which is fast to start and easy to inspect, at the price of the GI
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import weakref
 
 from pardata.comm import connect
 from pardata.comm import messages as m
@@ -25,6 +28,18 @@ from pardata.comm import messages as m
 from ._loop import LoopThread
 
 __all__ = ["LocalCluster"]
+
+_open_clusters: "weakref.WeakSet[LocalCluster]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_open_clusters() -> None:
+    """A script that never closed its cluster still leaves no process or directory."""
+    for cluster in list(_open_clusters):
+        try:
+            cluster.close()
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
 
 
 def _sizing(n_workers, threads_per_worker, processes: bool) -> tuple[int, int]:
@@ -97,7 +112,8 @@ class LocalCluster:
         self.scheduler_process: subprocess.Popen | None = None
         self.worker_processes: list[subprocess.Popen] = []
         self._inprocess = None
-        self._dir = tempfile.TemporaryDirectory(prefix="pardata-cluster-")
+        self._dir = tempfile.mkdtemp(prefix="pardata-cluster-")
+        _open_clusters.add(self)
         self._runner = LoopThread.acquire()
         try:
             if processes:
@@ -133,7 +149,7 @@ class LocalCluster:
         )
 
     def _start_processes(self) -> None:
-        self._scheduler_file = os.path.join(self._dir.name, "scheduler.json")
+        self._scheduler_file = os.path.join(self._dir, "scheduler.json")
         self.scheduler_process = self._spawn(["scheduler", "--host", "127.0.0.1", "--port", "0",
                                               "--scheduler-file", self._scheduler_file])
         for i in range(self.n_workers):
@@ -145,7 +161,7 @@ class LocalCluster:
         return self._spawn([
             "worker", "--scheduler-file", self._scheduler_file, "--name", name,
             "--nthreads", str(self.threads_per_worker), "--memory-limit", str(self.memory_limit),
-            "--local-directory", self._dir.name, "--host", "127.0.0.1",
+            "--local-directory", self._dir, "--host", "127.0.0.1",
         ])
 
     def _read_address(self) -> str:
@@ -213,7 +229,8 @@ class LocalCluster:
             _stop(procs, signal.SIGTERM)
         finally:
             LoopThread.release(self._runner)
-            self._dir.cleanup()
+            shutil.rmtree(self._dir, ignore_errors=True)
+            _open_clusters.discard(self)
 
     def __enter__(self) -> "LocalCluster":
         return self
