@@ -65,9 +65,11 @@ class ClientCore(WorkerTraffic):
 
     # --- lifecycle -----------------------------------------------------------------------
 
-    async def start(self) -> "ClientCore":
+    async def start(self, timeout: float | None = None) -> "ClientCore":
+        """Connect and register; gives up after ``timeout`` (default: the connect timeout)."""
         self.loop = asyncio.get_running_loop()
-        comm = await connect(self.scheduler_address, timeout=connect_timeout(), limits=self.limits, name=self.id)
+        comm = await connect(self.scheduler_address, timeout=timeout or connect_timeout(), limits=self.limits,
+                             name=self.id)
         try:
             await comm.write(m.RegisterClient(client=self.id))
             reply = await comm.read()

@@ -104,8 +104,9 @@ class Client:
         self._runner = LoopThread.acquire()
         self._core = ClientCore(address, runner=self._runner, owner=self)
         try:
-            self._runner.run(self._core.start(), timeout)
+            self._runner.run(self._core.start(timeout), None if timeout is None else timeout + 5)
         except BaseException:
+            self.status = "closed"
             self._runner.run(self._core.close())
             LoopThread.release(self._runner)
             if self._owns_cluster:
