@@ -9,6 +9,8 @@ A collection is any object with these methods (Dask's protocol under our names):
 - ``__pardata_postpersist__()`` -> ``(rebuild, extra_args)``: ``rebuild(graph, *extra)``
   gives the same collection backed by already computed data;
 - ``__pardata_optimize__(graph, keys)`` (optional, static) -> optimized graph;
+- ``__pardata_graph_many__(collections)`` (optional, static) -> one graph for several
+  collections of this type computed together (shared high-level work lowered once);
 - ``__pardata_scheduler__`` (optional) -> the default local scheduler's name.
 
 ``compute`` merges the graphs of all its arguments, so work they share runs once.
@@ -39,20 +41,35 @@ def default_optimize(graph: dict, keys: list) -> dict:
 
 
 def collections_to_graph(collections, optimize_graph: bool = True) -> tuple[dict, list]:
-    """One merged graph for all ``collections`` and their flat output keys."""
-    by_optimizer: dict = {}
+    """One merged graph for all ``collections`` and their flat output keys.
+
+    Collections of a type that defines ``__pardata_graph_many__(collections)`` are
+    lowered together by it (so e.g. arrays sharing layers lower them once); the others
+    contribute their own ``__pardata_graph__()``. Each group is then optimized by its
+    type's ``__pardata_optimize__`` (default: cull + fuse).
+    """
+    groups: dict = {}
     flat_keys: list = []
     for coll in collections:
-        opt = getattr(type(coll), "__pardata_optimize__", None) or default_optimize
-        graph, keys = by_optimizer.setdefault(opt, ({}, []))
-        graph.update(coll.__pardata_graph__())
-        ks = flatten_keys(coll.__pardata_keys__())
-        keys.extend(ks)
-        flat_keys.extend(ks)
+        typ = type(coll)
+        opt = getattr(typ, "__pardata_optimize__", None) or default_optimize
+        joint = getattr(typ, "__pardata_graph_many__", None)
+        groups.setdefault((opt, joint), []).append(coll)
     merged: dict = {}
-    for opt, (graph, keys) in by_optimizer.items():
+    for (opt, joint), colls in groups.items():
+        keys: list = []
+        for coll in colls:
+            keys.extend(flatten_keys(coll.__pardata_keys__()))
+        if joint is not None:
+            graph = joint(colls)
+        else:
+            graph = {}
+            for coll in colls:
+                graph.update(coll.__pardata_graph__())
         graph = ensure_graph(graph)
         merged.update(opt(graph, keys) if optimize_graph else cull(graph, keys)[0])
+    for coll in collections:
+        flat_keys.extend(flatten_keys(coll.__pardata_keys__()))
     return merged, flat_keys
 
 

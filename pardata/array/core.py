@@ -12,41 +12,18 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-import weakref
 from numbers import Number
 
 import numpy as np
 
 from pardata.array.chunks import has_unknown, is_unknown, nan, shape_of
 from pardata.array.layers import Layer, block_indices, data_layer, materialize
-from pardata import config
 from pardata.base import CollectionMixin
-from pardata.core.graph import cull, flatten_keys
-from pardata.core.optimize import fuse
-from pardata.core.spec import DataNode
+from pardata.core.graph import flatten_keys
 
-# Arrays whose graph was asked for recently, by name, for joint lowering in ``optimize``.
-_recent: "weakref.WeakValueDictionary[str, Array]" = weakref.WeakValueDictionary()
-
-
-def optimize(graph: dict, keys: list) -> dict:
-    """Array graphs are already fused and culled by layer; when several arrays are
-    computed together they are lowered again jointly, so shared layers are not fused
-    into (and run by) each of them separately."""
-    names = {k[0] for k in keys if type(k) is tuple}
-    arrays = [_recent.get(n) for n in names]
-    if len(names) > 1 and all(a is not None for a in arrays):
-        joint = materialize([a._layer for a in arrays])
-        extra = {k: v for k, v in graph.items() if k not in joint and k[0] not in names}
-        joint.update(extra)
-        graph = joint
-    graph, _ = cull(graph, keys)
-    if config.get("optimization.fuse.active", True):
-        # Stored values stay nodes of their own: a DataNode may hold a cluster Future
-        # (after Client.persist), which must not be folded into a fused task.
-        keep = list(keys) + [k for k, node in graph.items() if type(node) is DataNode]
-        graph, _ = fuse(graph, keep)
-    return graph
+def graph_of_arrays(arrays) -> dict:
+    """Lower several arrays jointly, so layers they share are lowered (and run) once."""
+    return materialize([a._layer for a in arrays])
 
 
 def _concatenate_blocks(results, chunks: tuple, dtype):
@@ -95,7 +72,6 @@ class Array(CollectionMixin):
 
     # ------------------------------------------------------------------ protocol
     def __pardata_graph__(self) -> dict:
-        _recent[self.name] = self
         return materialize([self._layer])
 
     def __pardata_keys__(self) -> list:
@@ -119,7 +95,7 @@ class Array(CollectionMixin):
     def __pardata_tokenize__(self):
         return ("pardata.array.Array", self.name)
 
-    __pardata_optimize__ = staticmethod(optimize)
+    __pardata_graph_many__ = staticmethod(graph_of_arrays)
 
     # ------------------------------------------------------------------ metadata
     @property

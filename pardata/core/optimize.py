@@ -26,7 +26,9 @@ def fuse(graph: Mapping[Key, Node], keys: Iterable[Key] = (), dependencies=None)
     """Fuse linear chains; return the new graph and its dependency map.
 
     A node ``p`` joins its single dependent ``c`` when ``c`` has ``p`` as its only
-    dependency and ``p`` is not in ``keys`` (the results someone asked for).
+    dependency and ``p`` is not in ``keys`` (the results someone asked for). Literal
+    ``DataNode``s stay nodes of their own: running them costs nothing, and a value
+    stored there (e.g. a cluster Future after ``persist``) must stay visible.
 
     >>> from operator import add
     >>> from pardata.core.spec import Task, Ref
@@ -44,7 +46,7 @@ def fuse(graph: Mapping[Key, Node], keys: Iterable[Key] = (), dependencies=None)
         deps = node.dependencies
         if len(deps) == 1:
             parent = deps[0]
-            if n_dependents.get(parent) == 1 and parent not in keep:
+            if n_dependents.get(parent) == 1 and parent not in keep and type(graph[parent]) is not DataNode:
                 child_of[parent] = key
     if not child_of:
         deps = dependencies if dependencies is not None else {k: n.dependencies for k, n in graph.items()}

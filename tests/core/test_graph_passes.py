@@ -152,3 +152,9 @@ def test_inline_preserves_results(g, data):
     expected = evaluate(g)
     values = evaluate(inline(g, keys=victims, output=keys))
     assert all(values[k] == expected[k] for k in keys)
+
+
+def test_fuse_never_folds_a_data_node():
+    g = {"d": DataNode("d", 5), "t": Task("t", operator.neg, Ref("d"))}
+    fused, _ = fuse(g, keys=["t"])
+    assert set(fused) == {"d", "t"}
