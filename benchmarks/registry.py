@@ -8,7 +8,8 @@ from typing import Any, Callable
 from benchmarks.libraries import Library
 
 # Modules whose import registers benchmarks; add new ones here.
-BENCHMARK_MODULES = ("benchmarks.overhead", "benchmarks.bag_bench", "benchmarks.array_bench")
+BENCHMARK_MODULES = ("benchmarks.overhead", "benchmarks.bag_bench", "benchmarks.array_bench",
+                     "benchmarks.dataframe_bench")
 
 _REGISTRY: dict[str, "Benchmark"] = {}
 

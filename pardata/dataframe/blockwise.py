@@ -84,6 +84,18 @@ class Blockwise(Expr):
         have = set(self.columns) if isinstance(self._meta, pd.DataFrame) else set()
         return part if set(part[1]) <= have else None
 
+    @property
+    def _estimated_bytes(self):
+        if not self._preserves_partitioning:
+            return None
+        sizes = [f._estimated_bytes for f in self._frames()]
+        if not sizes or any(x is None for x in sizes):
+            return None
+        total = max(sizes)
+        frame = self._frames()[0]
+        have, keep = len(frame.columns), len(self.columns) if hasattr(self._meta, "columns") else 1
+        return int(total * min(1.0, keep / have)) if have else total
+
     def _task(self, i: int) -> Task:
         kwargs = self._kwargs()
         return Task((self._name, i), type(self)._func, *_ref(self._args(), i),

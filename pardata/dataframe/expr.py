@@ -117,6 +117,12 @@ class Expr:
         """A physical plan for this node, or None if it is physical already."""
         return None
 
+    @property
+    def _estimated_bytes(self) -> int | None:
+        """A rough in-memory size of the whole collection, when cheaply known (readers
+        know it from metadata; row-preserving or row-dropping nodes pass it on)."""
+        return None
+
     # ------------------------------------------------------------------ lowering
     def _layer(self) -> dict:
         raise NotImplementedError(type(self).__name__)

@@ -60,23 +60,45 @@ class Plan:
     def _group(self, df, level=False):
         keys = list(range(len(self.by))) if level else list(self.by)
         kw = {"level": keys} if level else {"by": keys}
-        return df.groupby(dropna=self.dropna, observed=self.observed, sort=False, **kw)
+        # sorted groups are cheaper to find than groups in order of appearance
+        return df.groupby(dropna=self.dropna, observed=self.observed, sort=self._sortable, **kw)
+
+    @cached_property
+    def _sortable(self) -> bool:
+        return True
 
     # -- per partition ---------------------------------------------------------------
     def chunk(self, df) -> dict:
+        try:
+            return self._chunk(df)
+        except TypeError:  # keys that cannot be sorted (mixed types): group in order seen
+            self._sortable = False
+            return self._chunk(df)
+
+    def _chunk(self, df) -> dict:
         g = self._group(df)
-        cols = {}
+        by_kind: dict = {}
         for (col, kind), i in self.partials.items():
+            by_kind.setdefault(kind, []).append((col, i))
+        pieces = []
+        for kind, items in by_kind.items():
+            cols = [c for c, _ in items]
+            ids = [i for _, i in items]
             if kind == "size":
-                s = g.size()
+                frame = g.size().to_frame()
             elif kind == "m2":
-                s = (g[col].var(ddof=0) * g[col].count()).fillna(0.0)
+                sub = g[cols]
+                frame = (sub.var(ddof=0) * sub.count()).fillna(0.0)
             elif kind == "mean":
-                s = g[col].mean().fillna(0.0)
+                frame = g[cols].mean().fillna(0.0)
             else:
-                s = getattr(g[col], kind)()
-            cols[i] = s
-        partial = pd.DataFrame(cols) if cols else None
+                frame = getattr(g[cols], kind)()
+            frame.columns = ids
+            pieces.append(frame)
+        partial = None
+        if pieces:
+            partial = pieces[0] if len(pieces) == 1 else pd.concat(pieces, axis=1)
+            partial = partial[sorted(partial.columns)]
         uniques = {c: df[[*self.by, c]].drop_duplicates() for c in self.uniques}
         return {"p": partial, "u": uniques}
 
@@ -87,21 +109,26 @@ class Plan:
             p = pd.concat([x["p"] for x in parts])
             g = self._group(p, level=True)
             cols = {}
+            by_op: dict = {}
             for (col, kind), i in self.partials.items():
                 if kind in _COMBINE:
-                    cols[i] = getattr(g[i], _COMBINE[kind])()
+                    by_op.setdefault(_COMBINE[kind], []).append(i)
+            for op, ids in by_op.items():
+                frame = getattr(g[ids], op)()
+                for i in ids:
+                    cols[i] = frame[i]
             for col in {c for (c, k) in self.partials if k == "m2"}:
                 i_n, i_mean, i_m2 = (self.partials[(col, k)] for k in ("count", "mean", "m2"))
                 n = g[i_n].sum()
                 total = (p[i_n] * p[i_mean]).groupby(level=list(range(len(self.by))),
                                                     dropna=self.dropna, observed=self.observed,
-                                                    sort=False).sum()
+                                                    sort=self._sortable).sum()
                 with np.errstate(invalid="ignore", divide="ignore"):
                     mean = (total / n).fillna(0.0)
                 delta = p[i_mean].to_numpy() - mean.reindex(p.index).to_numpy()
                 m2 = (p[i_m2] + p[i_n] * delta ** 2).groupby(
                     level=list(range(len(self.by))), dropna=self.dropna,
-                    observed=self.observed, sort=False).sum()
+                    observed=self.observed, sort=self._sortable).sum()
                 cols[i_n], cols[i_mean], cols[i_m2] = n, mean, m2
             out["p"] = pd.DataFrame({i: cols[i] for i in sorted(cols)})
         for c in self.uniques:

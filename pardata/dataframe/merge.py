@@ -4,7 +4,9 @@ Lowering picks, in order:
 
 1. *aligned*: both sides joined on their indexes, both with known divisions: cut both
    at the union of their divisions and merge partition by partition (no shuffle);
-2. *broadcast*: one side is small (one partition, or a few against many) and the join
+2. *broadcast*: one side is small (known from the readers' metadata to be under
+   ``dataframe.merge.broadcast-bytes``, 64 MiB by default; otherwise one partition, or a
+   few against many) and the join
    keeps all rows of the other side (``inner``, ``left`` with a small right, ``right``
    with a small left, ``cross``): the small side is concatenated once and merged with
    every partition of the large side;
@@ -20,6 +22,8 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from pardata import config
+from pardata._units import parse_bytes
 from pardata.core.spec import Alias
 from pardata.dataframe.blockwise import Blockwise
 from pardata.dataframe.collection import FrameBase, new_collection
@@ -246,13 +250,18 @@ class Merge(Expr):
             return "right" if can_right else None
         if self.broadcast is False:
             return None
+        limit = parse_bytes(config.get("dataframe.merge.broadcast-bytes", "64MiB"))
 
-        def small(n, other):
+        def small(side, n, other_side, other):
+            size = side._estimated_bytes
+            if size is not None:
+                other_size = other_side._estimated_bytes
+                return size <= limit and (other_size is None or size <= other_size)
             return n == 1 or (n <= BROADCAST_MAX_PARTITIONS and 5 * n <= other)
 
-        if can_right and small(nr, nl) and (nr < nl or nr == 1):
+        if can_right and small(self.right, nr, self.left, nl) and (nl > 1 or nr == 1):
             return "right"
-        if can_left and small(nl, nr):
+        if can_left and small(self.left, nl, self.right, nr) and nr > 1:
             return "left"
         return None
 

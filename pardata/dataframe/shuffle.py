@@ -99,9 +99,11 @@ def _hash_rows(df, on: tuple, cast) -> np.ndarray:
 
 def split_by(df, partitioner: Partitioner, n: int) -> list:
     """``df`` cut into ``n`` frames by ``partitioner``, each keeping its rows' order."""
-    where = partitioner.assign(df, n).astype(np.intp, copy=False)
     if n == 1:
         return [df]
+    # small unsigned ints: numpy's stable argsort is then a radix sort (linear time)
+    small = np.uint8 if n <= 256 else np.uint16 if n <= 65536 else np.intp
+    where = partitioner.assign(df, n).astype(small, copy=False)
     order = np.argsort(where, kind="stable")
     counts = np.bincount(where, minlength=n)
     ordered = df.iloc[order]

@@ -115,7 +115,7 @@ def _quantile_divisions(stats: list, n_out: int) -> tuple:
 def _set_index_part(df, column, drop, sort, name):
     out = df.set_index(column, drop=drop)
     if sort:
-        out = out.sort_index(kind="stable")
+        out = out.sort_index()
     if name is not None:
         out.index.name = name[0]
     return out
@@ -224,8 +224,7 @@ def set_index(df, other, drop=True, sorted=False, npartitions=None, divisions=No
 
 
 def _sort_part(df, by, ascending, na_position):
-    return df.sort_values(by=list(by), ascending=ascending, na_position=na_position,
-                          kind="stable")
+    return df.sort_values(by=list(by), ascending=ascending, na_position=na_position)
 
 
 @node

@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import pardata
 import pardata.dataframe as pdd
 from pardata.dataframe.expr import walk
 from pardata.dataframe.merge import BroadcastOf
@@ -120,9 +121,12 @@ def test_join_unknown_divisions_hashes_index(left):
     other = pd.DataFrame({"z": np.arange(100)}, index=np.arange(100) * 2)
     do = pdd.from_pandas(other, npartitions=3, sort=False)
     dd = pdd.from_pandas(p, npartitions=4, sort=False)
-    got = dd.join(do, how="inner")
-    assert _plan_kinds(got)[1] == 2
+    with pardata.config.set({"dataframe.merge.broadcast-bytes": 0}):
+        got = dd.join(do, how="inner")
+        assert _plan_kinds(got)[1] == 2
     assert_eq(got, p.join(other, how="inner"))
+    # small enough to send whole to every partition
+    assert "BroadcastOf" in _plan_kinds(dd.join(do, how="inner"))[0]
 
 
 def test_join_on_column(left, right):

@@ -29,6 +29,21 @@ class BlockwiseIO(Blockwise):
     def _select_partitions(self, indices: tuple) -> "BlockwiseIO":
         raise NotImplementedError(type(self).__name__)
 
+    def _total_bytes(self) -> int | None:
+        """The reader's size with all its columns (override where known)."""
+        return None
+
+    @property
+    def _estimated_bytes(self):
+        total = self._total_bytes()
+        if total is None or self.projection is None:
+            return total
+        full = self._full_columns()
+        return int(total * len(self.projection) / full) if full else total
+
+    def _full_columns(self) -> int:
+        return max(1, len(self.replace(projection=None).columns))
+
     def _project_meta(self, meta):
         """``meta`` narrowed to the projected columns, in the order they are stored."""
         if self.projection is None or not hasattr(meta, "columns"):

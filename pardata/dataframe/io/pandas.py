@@ -43,6 +43,10 @@ class FromPandas(BlockwiseIO):
         start, stop = self.locations[i], self.locations[i + 1]
         return Task((self._name, i), _slice, self.data, start, stop, self.projection)
 
+    def _total_bytes(self):
+        return int(self.data.memory_usage(index=True, deep=False).sum()) \
+            if isinstance(self.data, pd.DataFrame) else int(self.data.memory_usage(deep=False))
+
     def _select_partitions(self, indices):
         locs = [(self.locations[i], self.locations[i + 1]) for i in indices]
         if all(b[0] == a[1] for a, b in zip(locs, locs[1:])):

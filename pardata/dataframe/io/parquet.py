@@ -244,13 +244,17 @@ def _arrow_expression(dnf: tuple):
 def _read_piece(path, row_groups, columns, filters, keys, categories, out_columns, index):
     import pyarrow.parquet as pq
 
-    with files.open_file(path, "rb") as f:
-        pf = pq.ParquetFile(f)
-        read_cols = columns
-        if filters and columns is not None:
-            extra = [c for conj in filters for c, _, _ in conj if c not in set(columns)]
-            read_cols = list(dict.fromkeys([*columns, *extra]))
-        table = pf.read_row_groups(list(row_groups), columns=read_cols, use_pandas_metadata=True)
+    read_cols = columns
+    if filters and columns is not None:
+        extra = [c for conj in filters for c, _, _ in conj if c not in set(columns)]
+        read_cols = list(dict.fromkeys([*columns, *extra]))
+    if files._has_protocol(path):
+        with files.open_file(path, "rb") as f:
+            table = pq.ParquetFile(f).read_row_groups(list(row_groups), columns=read_cols,
+                                                      use_pandas_metadata=True)
+    else:  # pyarrow's own file reader is faster than a Python file object
+        table = pq.ParquetFile(path).read_row_groups(list(row_groups), columns=read_cols,
+                                                     use_pandas_metadata=True)
     if filters:
         table = table.filter(_arrow_expression(filters))
     df = table.to_pandas()
@@ -391,6 +395,9 @@ class ReadParquet(BlockwiseIO):
         columns = file_cols if self.projection is not None else None
         return Task((self._name, i), _read_piece, path, rgs, columns, filters, keys,
                     self.source.partition_categories, out_columns, self.index)
+
+    def _total_bytes(self):
+        return sum(rg.nbytes for run in self._layout for rg, _ in run)
 
     def _with_filters(self, dnf):
         dnf = normalize_filters([list(c) for c in dnf])
