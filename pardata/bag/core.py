@@ -5,7 +5,8 @@ compute, except ``take``, ``to_textfiles(compute=True)``, iteration and ``comput
 Element-wise methods (``map``, ``filter``, ``pluck``, ``flatten``, ``starmap``...) run
 as one task per partition whatever their number (``pardata.bag.optimize``); reductions
 run as trees of ``split_every`` partials (``pardata.bag.reductions``); ``groupby`` is a
-disk-buffered shuffle (``pardata.bag.shuffle``).
+hash shuffle, disk-buffered locally and through tasks on a cluster
+(``pardata.bag.shuffle``).
 
 The default scheduler is ``processes``: functions over Python objects hold the GIL, so
 threads would run them one at a time. Results are the same on every scheduler.
@@ -412,6 +413,17 @@ class Bag(_Collection):
     def to_delayed(self, optimize_graph: bool = True) -> list:
         """One Delayed per partition (each computing that partition's list)."""
         return self._delayed(optimize_graph)
+
+    def to_dataframe(self, meta: Any = None, columns=None, optimize_graph: bool = True):
+        """A ``pardata.dataframe.DataFrame`` of the records, one partition per partition.
+
+        ``meta``: an empty pandas DataFrame or ``{column: dtype}`` giving the schema
+        (without it the first partition is computed to infer it). ``columns`` names the
+        fields of tuple records. See ``pardata.bag.frame``.
+        """
+        from pardata.bag.frame import to_dataframe
+
+        return to_dataframe(self, meta, columns, optimize_graph)
 
     def to_textfiles(self, path, name_function: Callable[[int], str] | None = None,
                      compression: str | None = "infer", encoding: str = "utf-8",
