@@ -53,7 +53,7 @@ def range(n: int, npartitions: int) -> Bag:  # noqa: A001 - the public name, as 
     if npartitions < 1:
         raise ValueError("npartitions must be at least 1")
     name = f"range-{tokenize(n, npartitions)}"
-    op = PartitionOp(_range_part)
+    op = PartitionOp(_range_part, ninputs=0)
     nodes = [
         Task((name, i), op, i * n // npartitions, (i + 1) * n // npartitions)
         for i in builtins.range(npartitions)
@@ -75,7 +75,7 @@ def read_text(urlpath, blocksize=None, compression: str | None = "infer", encodi
     blocks = blocks_of(paths, blocksize, compression, encoding)
     stamps = [(p, _mtime(p)) for p in paths]
     name = f"read_text-{tokenize(stamps, blocks, encoding, errors, include_path)}"
-    op = PartitionOp(read_block)
+    op = PartitionOp(read_block, ninputs=0)
     nodes = [
         Task((name, i), op, path, start, stop, comp, encoding, errors, include_path)
         for i, (path, start, stop, comp) in enumerate(blocks)
@@ -100,7 +100,7 @@ def from_delayed(values) -> Bag:
     graph: dict = {}
     for v in values:
         graph.update(v.__pardata_graph__())
-    op = PartitionOp(_as_sequence)
+    op = PartitionOp(_as_sequence, ninputs=0)
     nodes = [Task((name, i), op, Ref(v.key)) for i, v in enumerate(values)]
     return Bag(SourceLayer(name, nodes, parents=(GraphLayer(f"{name}-graph", graph),)))
 

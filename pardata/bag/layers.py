@@ -33,16 +33,18 @@ class PartitionOp:
     ``mode`` is ``"list"`` (the function returns an iterable; the task's result is that
     iterable as a list), ``"value"`` (returned as is), or ``"lazy"`` (an iterable left
     unmaterialized: only ever inside another partition task, placed there by the
-    optimizer).
+    optimizer). The last ``ninputs`` positional arguments are input partitions: only
+    those may be handed over as lazy iterators.
     """
 
-    __slots__ = ("func", "mode")
+    __slots__ = ("func", "mode", "ninputs")
 
-    def __init__(self, func: Callable, mode: str = "list"):
+    def __init__(self, func: Callable, mode: str = "list", ninputs: int = 1):
         if mode not in _MODES:
             raise ValueError(f"unknown PartitionOp mode {mode!r}")
         self.func = func
         self.mode = mode
+        self.ninputs = ninputs
 
     def __call__(self, *args, **kwargs):
         out = self.func(*args, **kwargs)
@@ -51,7 +53,7 @@ class PartitionOp:
         return out
 
     def lazy(self) -> "PartitionOp":
-        return PartitionOp(self.func, "lazy")
+        return PartitionOp(self.func, "lazy", self.ninputs)
 
     @property
     def __name__(self) -> str:
@@ -61,13 +63,14 @@ class PartitionOp:
         return f"PartitionOp({self.__name__}, {self.mode!r})"
 
     def __eq__(self, other: object) -> bool:
-        return type(other) is PartitionOp and other.func == self.func and other.mode == self.mode
+        return (type(other) is PartitionOp and other.func == self.func and other.mode == self.mode
+                and other.ninputs == self.ninputs)
 
     def __hash__(self) -> int:
         return hash((PartitionOp, self.mode))
 
     def __reduce__(self):
-        return (PartitionOp, (self.func, self.mode))
+        return (PartitionOp, (self.func, self.mode, self.ninputs))
 
 
 class Layer:
@@ -149,6 +152,8 @@ class PartitionwiseLayer(Layer):
             )
         n = len(partitions) if partitions is not None else counts.pop()
         super().__init__(name, n, (*inputs, *extra_parents))
+        if op.ninputs != len(inputs):
+            op = PartitionOp(op.func, op.mode, len(inputs))
         self.op = op
         self.inputs = tuple(inputs)
         self.args = tuple(args)

@@ -40,8 +40,31 @@ def _is_partition_task(node) -> bool:
     return type(node) is Task and type(node.func) is PartitionOp
 
 
+def _stream_into(task: Task, key, inline: Task):
+    """``task`` with its partition input ``Ref(key)`` replaced by ``inline`` (None: none)."""
+    op = task.func
+    args = list(task.args)
+    for pos in range(len(args) - op.ninputs, len(args)):
+        arg = args[pos]
+        if type(arg) is Ref and arg.key == key:
+            args[pos] = inline
+        elif _is_partition_task(arg):
+            arg = _stream_into(arg, key, inline)
+            if arg is None:
+                continue
+            args[pos] = arg
+        else:
+            continue
+        return Task(task.key, op, *args, **task.kwargs)
+    return None
+
+
 def stream_partitions(graph: dict, keys) -> dict:
-    """Inline single-use iterable-producing partition tasks into their consumers."""
+    """Inline single-use iterable-producing partition tasks into their consumers.
+
+    Only a reference in an input-partition position moves: the same key passed as a
+    broadcast argument (a Delayed of a bag partition, say) stays a list.
+    """
     keep = set(keys)
     dependents = get_dependents(graph)
     out = dict(graph)
@@ -55,9 +78,10 @@ def stream_partitions(graph: dict, keys) -> dict:
         user = out[users[0]]
         if not _is_partition_task(user) or _count_refs(user, key) != 1:
             continue
-        inline = Task(None, node.func.lazy(), *node.args, **node.kwargs)
-        out[user.key] = user.substitute({key: inline})
-        del out[key]
+        streamed = _stream_into(user, key, Task(None, node.func.lazy(), *node.args, **node.kwargs))
+        if streamed is not None:
+            out[user.key] = streamed
+            del out[key]
     return out
 
 

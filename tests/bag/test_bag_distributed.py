@@ -14,7 +14,8 @@ WORDS = ["ünï", "code", "b", "", "日本", "code", "b", "b", "zed"] * 4
 
 @pytest.fixture(scope="module")
 def client():
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False) as cluster:
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster:
         with distributed.Client(cluster) as c:
             yield c
 

@@ -201,3 +201,14 @@ def test_map_json_loads_is_exactly_json_loads():
     valid = [c for c in JSON_CASES if outcome(json.loads, c)[0] == "ok"]
     got = pdb.from_sequence(valid, npartitions=2).map(json.loads).compute()
     assert repr(got) == repr([json.loads(c) for c in valid])  # repr: NaN != NaN
+
+
+def test_a_partition_passed_whole_is_never_streamed():
+    """A Delayed of a bag partition as a broadcast argument arrives as a list."""
+    other = pdb.from_sequence([1, 2, 3], npartitions=1).map(operator.neg)
+    (part,) = other.to_delayed(optimize_graph=False)
+    b = pdb.from_sequence(["a", "b"], npartitions=1)
+    got = b.map(lambda x, p: (x, list(p), len(p)), part).compute(scheduler="sync")
+    assert got == [("a", [-1, -2, -3], 3), ("b", [-1, -2, -3], 3)]
+    joined = b.map(len).join(other, lambda x: -x, lambda y: y)
+    assert joined.compute(scheduler="sync") == [(-1, 1), (-1, 1)]
