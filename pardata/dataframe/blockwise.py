@@ -86,15 +86,13 @@ class Blockwise(Expr):
 
     @property
     def _estimated_bytes(self):
+        """The input's size for row-preserving/dropping nodes. Column selections and
+        filters do not lower it: plan choices made from it (broadcast or not) must not
+        change when the optimizer pushes those into the readers."""
         if not self._preserves_partitioning:
             return None
-        sizes = [f._estimated_bytes for f in self._frames()]
-        if not sizes or any(x is None for x in sizes):
-            return None
-        total = max(sizes)
-        frame = self._frames()[0]
-        have, keep = len(frame.columns), len(self.columns) if hasattr(self._meta, "columns") else 1
-        return int(total * min(1.0, keep / have)) if have else total
+        frames = self._frames()
+        return frames[0]._estimated_bytes if frames else None
 
     def _task(self, i: int) -> Task:
         kwargs = self._kwargs()

@@ -3,6 +3,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import pardata
 import pardata.dataframe as pdd
 from pardata.dataframe.optimizer import optimize, to_graph
 from pardata.dataframe.expr import walk
@@ -15,6 +16,14 @@ def frames(request):
     n, seed = request.param
     pdf = random_frame(311, seed=seed)
     return pdd.from_pandas(pdf, npartitions=n), pdf
+
+
+@pytest.fixture(autouse=True, params=["pandas", "arrow"])
+def engine(request):
+    """Run every test with partials from pandas and from pyarrow's hash aggregation."""
+    limit = 0 if request.param == "arrow" else 10**12
+    with pardata.config.set({"dataframe.groupby.arrow-min-rows": limit}):
+        yield request.param
 
 
 SIMPLE = ["sum", "mean", "count", "min", "max", "std", "var", "nunique", "first", "last", "size"]

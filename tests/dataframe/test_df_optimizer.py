@@ -150,3 +150,59 @@ def test_no_fuse_config():
         plan = optimize(q.expr)
     assert not isinstance(plan, FusedBlockwise)
     assert_eq(q, (p.i + 1) * 2)
+
+
+@pytest.mark.parametrize("how", ["inner", "left", "right", "outer"])
+def test_filter_pushed_below_merge(how):
+    from pardata.dataframe.blockwise import Filter
+    from pardata.dataframe.merge import Merge
+
+    rng = np.random.default_rng(4)
+    a = pd.DataFrame({"k": rng.integers(0, 20, 300), "x": rng.random(300), "s": rng.choice(list("abc"), 300)})
+    b = pd.DataFrame({"k": np.arange(5, 25), "y": rng.random(20), "t": rng.choice(list("xy"), 20)})
+    da, db = pdd.from_pandas(a, npartitions=3), pdd.from_pandas(b, npartitions=2)
+    j = da.merge(db, on="k", how=how)
+    q = j[(j.x > 0.5) & (j.t == "x") & (j.x + j.y > 0.7) & (j.k < 15)]
+    plan = optimize(q.expr, fuse=False)
+    merges = [e for e in walk(plan) if type(e).__name__ == "BlockwiseMerge"]
+    assert len(merges) == 1
+    below = {side: isinstance(getattr(merges[0], side), Filter) or
+             any(isinstance(e, Filter) for e in walk(getattr(merges[0], side)))
+             for side in ("left", "right")}
+    assert below["left"] == (how in ("inner", "left"))
+    assert below["right"] == (how in ("inner", "right"))
+    pj = a.merge(b, on="k", how=how)
+    assert_eq(q, pj[(pj.x > 0.5) & (pj.t == "x") & (pj.x + pj.y > 0.7) & (pj.k < 15)],
+              check_index=False)
+
+
+def test_filter_with_reduction_not_pushed_below_merge():
+    a = pd.DataFrame({"k": np.arange(50) % 7, "x": np.arange(50.0)})
+    b = pd.DataFrame({"k": np.arange(3), "y": np.arange(3.0)})
+    da, db = pdd.from_pandas(a, npartitions=3), pdd.from_pandas(b, npartitions=1)
+    j = da.merge(db, on="k")
+    q = j[j.x > j.x.mean()]  # the mean over the joined rows, not over `a`
+    pj = a.merge(b, on="k")
+    assert_eq(q, pj[pj.x > pj.x.mean()], check_index=False)
+
+
+def test_filter_pushed_below_assign(parquet_path):
+    path, p = parquet_path
+    d = pdd.read_parquet(path)
+    e = d.assign(g=d.f * 2)
+    q = e[(e.k == 2) & (e.g > 0)]
+    (reader,) = _reader(q)
+    assert reader.pushed == ((("k", "==", 2),),)
+    pe = p.assign(g=p.f * 2)
+    assert_eq(q, pe[(pe.k == 2) & (pe.g > 0)])
+
+
+def test_filter_with_other_aligned_series_stays_above_assign():
+    p = pd.DataFrame({"a": np.arange(40), "b": np.arange(40) % 3})
+    other = pd.Series(np.arange(40) % 5, name="o")
+    d = pdd.from_pandas(p, npartitions=4)
+    o = pdd.from_pandas(other, npartitions=4)
+    e = d.assign(c=d.a + o)
+    q = e[(e.b == 1) & (e.a > o)]
+    pe = p.assign(c=p.a + other)
+    assert_eq(q, pe[(pe.b == 1) & (pe.a > other)])

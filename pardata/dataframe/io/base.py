@@ -35,14 +35,8 @@ class BlockwiseIO(Blockwise):
 
     @property
     def _estimated_bytes(self):
-        total = self._total_bytes()
-        if total is None or self.projection is None:
-            return total
-        full = self._full_columns()
-        return int(total * len(self.projection) / full) if full else total
-
-    def _full_columns(self) -> int:
-        return max(1, len(self.replace(projection=None).columns))
+        # all columns, whatever the projection: see Blockwise._estimated_bytes
+        return self._total_bytes()
 
     def _project_meta(self, meta):
         """``meta`` narrowed to the projected columns, in the order they are stored."""

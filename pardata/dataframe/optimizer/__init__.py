@@ -2,23 +2,27 @@
 
 Each rule lives in its own module, takes a plan and returns a plan:
 
-1. ``projection``: push column selections into readers (read only used columns);
-2. ``filters``: push row filters into ``read_parquet`` (row-group statistics);
-3. ``lowering``: replace logical nodes by physical ones (tree reductions, broadcast or
+1. ``predicates``: move row filters below joins and column assignments;
+2. ``projection``: push column selections into readers (read only used columns);
+3. ``filters``: push row filters into ``read_parquet`` (row-group statistics);
+4. ``lowering``: replace logical nodes by physical ones (tree reductions, broadcast or
    hash joins, shuffles, sorted partitioning);
-4. ``partitioning``: drop shuffles whose input is already partitioned as needed;
-5. ``partitions``: push partition selection (``head``) down into readers;
-6. ``fusion``: merge chains of partition-wise nodes into one task per partition.
+5. ``partitioning``: drop shuffles whose input is already partitioned as needed;
+6. ``partitions``: push partition selection (``head``) down into readers;
+7. ``fusion``: merge chains of partition-wise nodes into one task per partition.
 """
 from __future__ import annotations
 
 from pardata import config
 from pardata.dataframe.expr import Expr, walk
-from pardata.dataframe.optimizer import filters, fusion, lowering, partitioning, partitions, projection
+from pardata.dataframe.optimizer import (
+    filters, fusion, lowering, partitioning, partitions, predicates, projection,
+)
 
 
 def simplify(expr: Expr) -> Expr:
-    """The logical rewrites: projection and filter pushdown."""
+    """The logical rewrites: predicate, projection and filter pushdown."""
+    expr = predicates.push_predicates(expr)
     expr = projection.push_projections(expr)
     expr = filters.push_filters(expr)
     return projection.push_projections(expr)
