@@ -133,7 +133,7 @@ class Expr:
         parts = []
         for name in self._fields():
             value = getattr(self, name)
-            if _exprs_in(value) or name.startswith("_") or value is None:
+            if _exprs_in(value) or name.startswith("_") or value is None or name in _BULKY:
                 continue
             parts.append(f"{name}={_short(value)}")
         return f"{type(self).__name__}({', '.join(parts)})"
@@ -157,6 +157,9 @@ class Expr:
 
     def __repr__(self) -> str:
         return self._describe()
+
+
+_BULKY = frozenset({"meta", "data", "source", "graph", "divs", "locations", "blocks", "headers"})
 
 
 def node(cls):

@@ -208,7 +208,6 @@ class Repartition(Expr):
 
     def _by_size(self) -> Expr:
         from pardata._units import parse_bytes
-        from pardata.base import compute
         from pardata.dataframe.blockwise import MemoryUsage
         from pardata.dataframe.collection import new_collection
         from pardata.dataframe.frame import partition_values

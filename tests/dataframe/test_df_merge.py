@@ -6,7 +6,6 @@ import pytest
 import pardata
 import pardata.dataframe as pdd
 from pardata.dataframe.expr import walk
-from pardata.dataframe.merge import BroadcastOf
 from pardata.dataframe.optimizer import optimize
 from pardata.dataframe.shuffle import Shuffle
 from pardata.testing.dataframe import assert_eq, random_frame

@@ -6,7 +6,7 @@ import pytest
 import pardata.dataframe as pdd
 from pardata.dataframe.expr import walk
 from pardata.dataframe.io.parquet import ReadParquet
-from pardata.dataframe.optimizer import fusion, optimize, projection, to_graph
+from pardata.dataframe.optimizer import optimize, projection, to_graph
 from pardata.dataframe.optimizer.fusion import FusedBlockwise
 from pardata.testing.dataframe import assert_eq, random_frame
 
@@ -155,7 +155,6 @@ def test_no_fuse_config():
 @pytest.mark.parametrize("how", ["inner", "left", "right", "outer"])
 def test_filter_pushed_below_merge(how):
     from pardata.dataframe.blockwise import Filter
-    from pardata.dataframe.merge import Merge
 
     rng = np.random.default_rng(4)
     a = pd.DataFrame({"k": rng.integers(0, 20, 300), "x": rng.random(300), "s": rng.choice(list("abc"), 300)})

@@ -1,7 +1,5 @@
 """Shuffles (task and disk), set_index, sort_values, repartition."""
-import os
 
-import numpy as np
 import pandas as pd
 import pytest
 
