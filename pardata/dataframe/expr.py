@@ -42,7 +42,8 @@ class Expr:
     @cached_property
     def _name(self) -> str:
         prefix = self._prefix or type(self).__name__.lower()
-        return f"{prefix}-{tokenize(type(self).__qualname__, *self._operands())}"
+        operands = [_by_name(v) for v in self._operands()]
+        return f"{prefix}-{tokenize(type(self).__qualname__, *operands)}"
 
     def __pardata_tokenize__(self):
         return self._name
@@ -172,6 +173,19 @@ def _short(value: Any) -> str:
         return value.__name__
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _by_name(value: Any) -> Any:
+    """``value`` with expressions replaced by their names: a node's name depends on its
+    inputs' names only, so swapping an input for an equally named one (a fused group
+    named after its output) keeps every name downstream."""
+    if isinstance(value, Expr):
+        return ("<expr>", value._name)
+    if type(value) in (tuple, list):
+        return type(value)(_by_name(v) for v in value)
+    if type(value) is dict:
+        return {k: _by_name(v) for k, v in value.items()}
+    return value
 
 
 def _exprs_in(value: Any) -> list:

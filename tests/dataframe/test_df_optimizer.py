@@ -205,3 +205,22 @@ def test_filter_with_other_aligned_series_stays_above_assign():
     q = e[(e.b == 1) & (e.a > o)]
     pe = p.assign(c=p.a + other)
     assert_eq(q, pe[(pe.b == 1) & (pe.a > other)])
+
+
+def test_fused_inputs_keep_their_names_so_nothing_runs_twice():
+    from pardata.core.spec import Fused, Task
+
+    a = pd.DataFrame({"k": np.arange(200) % 13, "x": np.arange(200.0)})
+    b = pd.DataFrame({"k": np.arange(13), "y": np.arange(13.0)})
+    da, db = pdd.from_pandas(a, npartitions=4), pdd.from_pandas(b, npartitions=3)
+    q = da.merge(db, on="k", broadcast=False)[["k", "x"]].groupby("k").x.count().reset_index()
+    graph = to_graph(optimize(q.expr))
+
+    def count(node, name):
+        if isinstance(node, Fused):
+            return sum(count(n, name) for n in node.nodes)
+        return int(isinstance(node, Task) and getattr(node.func, "__name__", "") == name)
+
+    assert sum(count(n, "_merge_parts") for n in graph.values()) == 4
+    assert_eq(q, a.merge(b, on="k")[["k", "x"]].groupby("k").x.count().reset_index(),
+              check_index=False)
