@@ -123,7 +123,17 @@ class GroupbyAgg(Expr):
         frame, plan = self.frame, self.plan
         part = frame._partitioning
         if part is not None and set(part[1]) <= set(plan.by):
-            return PartitionwiseAgg(frame, plan, self.meta, "whole")
+            # every group lives in one partition: aggregate each where it is; the
+            # partition count is still the one asked for (it is part of the plan)
+            whole = PartitionwiseAgg(frame, plan, self.meta, "whole")
+            if self.split_out == frame.npartitions:
+                return whole
+            if self.split_out == 1:
+                from pardata.dataframe.blockwise import Method
+                from pardata.dataframe.repartition import Regroup
+
+                one = Regroup(whole, (tuple((i, 0, 1) for i in range(frame.npartitions)),))
+                return Method(one, "sort_index") if plan.sort else one
         if self.split_out == 1:
             return red.Reduction(frame, _chunk, _combine, _finalize, self.meta, {"plan": plan},
                                  {"plan": plan}, {"plan": plan, "meta": self.meta},
