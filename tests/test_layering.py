@@ -7,7 +7,7 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 PACKAGES = ("pardata", "scheduler", "worker")
 # The one place pardata may start in-process scheduler/worker servers (for test clusters).
-PARDATA_MAY_IMPORT_SERVERS = {"pardata/distributed/_inprocess.py"}
+PARDATA_MAY_IMPORT_SERVERS = {"pardata/distributed/_inprocess.py", "pardata/testing/sim.py"}
 COLLECTIONS = ("pardata/delayed.py", "pardata/array", "pardata/dataframe", "pardata/bag")
 IO_MODULES = {"asyncio", "socket", "threading", "tornado", "selectors", "multiprocessing", "time"}
 
