@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pardata.base import CollectionMixin, compute
+from pardata.base import CollectionMixin
 from pardata.dataframe import reductions as red
 from pardata.dataframe.blockwise import (
     BINARY_OPERATORS, REVERSED_OPERATORS, Elemwise, Head, IndexOf, MapPartitions,
@@ -465,7 +465,3 @@ def _bind_operators(cls):
 
 
 _bind_operators(FrameBase)
-
-
-def compute_all(*collections, **kwargs):
-    return compute(*collections, **kwargs)

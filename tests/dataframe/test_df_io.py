@@ -202,3 +202,21 @@ def test_from_array():
     assert_eq(d, pd.DataFrame(x, columns=["a", "b", "c"]))
     s = pdd.from_array(pa.from_array(np.arange(10), chunks=4))
     assert_eq(s, pd.Series(np.arange(10)))
+
+
+def test_fsspec_urls(pdf):
+    fsspec = pytest.importorskip("fsspec")
+    p = pdf[["i", "f"]]
+    fs = fsspec.filesystem("memory")
+    for i, part in enumerate((p.iloc[:200], p.iloc[200:])):
+        with fs.open(f"memory://pardata-test/in{i}.csv", "wb") as f:
+            f.write(part.to_csv(index=False).encode())
+    d = pdd.read_csv("memory://pardata-test/in*.csv", blocksize=1000)
+    assert d.npartitions > 2
+    assert_eq(d, p, check_index=False)
+    dp = pdd.from_pandas(p, npartitions=3)
+    assert len(dp.to_csv("memory://pardata-test/out-*.csv", index=False)) == 3
+    assert_eq(pdd.read_csv("memory://pardata-test/out-*.csv"), p, check_index=False)
+    dp.to_parquet("memory://pardata-test/pq")
+    assert_eq(pdd.read_parquet("memory://pardata-test/pq"), p)
+    fs.rm("memory://pardata-test", recursive=True)
