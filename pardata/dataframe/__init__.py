@@ -8,6 +8,7 @@ task graph at compute time.
 """
 from pardata.dataframe.collection import map_partitions
 from pardata.dataframe.concat import concat
+from pardata.dataframe.convert import to_datetime, to_numeric
 from pardata.dataframe.frame import DataFrame
 from pardata.dataframe.io.csv import read_csv, to_csv
 from pardata.dataframe.io.maps import from_array, from_delayed, from_map
@@ -19,5 +20,5 @@ from pardata.dataframe.series import Index, Scalar, Series
 __all__ = [
     "DataFrame", "Index", "Scalar", "Series", "concat", "from_array", "from_delayed",
     "from_map", "from_pandas", "map_partitions", "merge", "read_csv", "read_parquet", "to_csv",
-    "to_parquet",
+    "to_datetime", "to_numeric", "to_parquet",
 ]

@@ -449,8 +449,20 @@ def map_partitions(func, *args, meta=None, clear_divisions: bool = False, token=
             exprs[i] = a
     if meta is not None and not isinstance(meta, (pd.DataFrame, pd.Series, pd.Index)):
         meta = make_meta(meta)
-    return new_collection(MapPartitions(func, exprs[0], tuple(exprs[1:]), kw or None, meta,
-                                        clear_divisions, token))
+    expr = MapPartitions(func, exprs[0], tuple(exprs[1:]), kw or None, meta, clear_divisions,
+                         token)
+    out_meta = expr._meta
+    if not isinstance(out_meta, (pd.DataFrame, pd.Series, pd.Index)) and exprs[0].npartitions:
+        # one value per partition (``map_partitions(len)``): a Series of them, as in Dask
+        series_meta = pd.Series([], dtype=np.asarray(out_meta).dtype if out_meta is not None
+                                else object)
+        expr = MapPartitions(_as_series, exprs[0], (func, *exprs[1:]), kw or None, series_meta,
+                             True, token or getattr(func, "__name__", None))
+    return new_collection(expr)
+
+
+def _as_series(part, func, *args, **kwargs):
+    return pd.Series([func(part, *args, **kwargs)])
 
 
 def _bind_operators(cls):

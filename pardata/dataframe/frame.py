@@ -151,6 +151,31 @@ class _Frame(FrameBase):
     def pipe(self, func, *args, **kwargs):
         return func(self, *args, **kwargs)
 
+    def sample(self, frac: float, replace: bool = False, random_state=None):
+        """A random fraction of each partition's rows (``n=`` would need the length).
+
+        Each partition draws from its own generator, seeded from ``random_state`` and
+        its position, so the sample is reproducible and partitions are independent.
+        """
+        if frac is None or not 0 <= frac <= (10**9 if replace else 1):
+            raise ValueError("sample needs frac= between 0 and 1 (any positive with replace)")
+        import numpy as np
+
+        seeds = np.random.default_rng(random_state).integers(0, 2**32, self.npartitions)
+        parts = [self.partitions[i].map_partitions(_sample, frac, replace, int(seeds[i]),
+                                                   meta=self._meta)
+                 for i in range(self.npartitions)]
+        from pardata.dataframe.concat import concat
+
+        out = concat(parts) if len(parts) > 1 else parts[0]
+        return out
+
+    def explode(self, column=None, ignore_index: bool = False):
+        if column is None:  # a Series
+            return self._method("explode", ignore_index=ignore_index, divisions_unchanged=False)
+        return self._method("explode", column, ignore_index=ignore_index,
+                            divisions_unchanged=not ignore_index)
+
 
 def _as_keys(on) -> tuple:
     if on is None:
@@ -249,6 +274,14 @@ class DataFrame(_Frame):
         from pardata.dataframe.indexing import LocIndexer
 
         return LocIndexer(self)
+
+    @property
+    def iloc(self):
+        """Positional column selection, ``df.iloc[:, [0, 2]]`` (rows have no global
+        positions without counting every partition first)."""
+        from pardata.dataframe.indexing import ILocIndexer
+
+        return ILocIndexer(self)
 
     def assign(self, **kwargs):
         """New columns: scalars, aligned Series, Scalars, or callables of the frame."""
@@ -350,6 +383,10 @@ class DataFrame(_Frame):
     @property
     def size(self):
         return len(self) * len(self.columns)
+
+
+def _sample(part, frac, replace, seed):
+    return part.sample(frac=frac, replace=replace, random_state=seed)
 
 
 def _apply_rows(df, func, args, kwargs):

@@ -77,3 +77,16 @@ def _partition_of(divisions, value) -> int:
     n = len(divisions) - 1
     i = bisect.bisect_right(list(divisions), value) - 1
     return min(max(i, 0), n - 1)
+
+
+class ILocIndexer:
+    def __init__(self, obj):
+        self.obj = obj
+
+    def __getitem__(self, key):
+        if not (isinstance(key, tuple) and len(key) == 2 and key[0] == slice(None)):
+            raise NotImplementedError("iloc selects columns only: df.iloc[:, cols]")
+        cols = self.obj.columns[key[1]]
+        if isinstance(cols, pd.Index):
+            return self.obj[list(cols)]
+        return self.obj[cols]

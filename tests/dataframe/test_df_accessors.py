@@ -133,3 +133,18 @@ def test_nullable_and_extension_dtypes():
     assert_eq(d[d.b.fillna(False)], p[p.b.fillna(False)])
     assert_eq(d.groupby("s").a.sum(), p.groupby("s").a.sum())
     assert_eq(d.s.str.upper(), p.s.str.upper())
+
+
+def test_conversions_sample_iloc_explode():
+    p = pd.DataFrame({"a": range(90), "s": [f"2024-01-0{i % 9 + 1}" for i in range(90)],
+                      "n": [str(i) for i in range(90)], "l": [[1, 2]] * 90})
+    d = pdd.from_pandas(p, npartitions=4)
+    assert_eq(pdd.to_datetime(d.s), pd.to_datetime(p.s))
+    assert_eq(pdd.to_numeric(d.n), pd.to_numeric(p.n).astype("float64"))
+    first = d.sample(frac=0.3, random_state=7).compute()
+    assert 15 < len(first) < 40 and first.equals(d.sample(frac=0.3, random_state=7).compute())
+    assert set(first.a) <= set(p.a)
+    assert_eq(d.iloc[:, [0, 2]], p.iloc[:, [0, 2]])
+    assert_eq(d.explode("l"), p.explode("l"), check_dtype=False)
+    lengths = d.map_partitions(len).compute()
+    assert lengths.sum() == len(p) and len(lengths) == 4
