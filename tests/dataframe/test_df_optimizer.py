@@ -224,3 +224,16 @@ def test_fused_inputs_keep_their_names_so_nothing_runs_twice():
     assert sum(count(n, "_merge_parts") for n in graph.values()) == 4
     assert_eq(q, a.merge(b, on="k")[["k", "x"]].groupby("k").x.count().reset_index(),
               check_index=False)
+
+
+def test_head_reads_only_the_first_row_groups(parquet_path):
+    path, p = parquet_path  # row groups of 50 rows
+    d = pdd.read_parquet(path)
+    q = d.assign(g=d.f * 2)[["g", "s"]].head(70, compute=False)
+    (reader,) = _reader(q)
+    assert reader.limit == 70
+    assert [len(piece[1]) for piece in reader._plan] == [2]
+    pd.testing.assert_frame_equal(d.assign(g=d.f * 2)[["g", "s"]].head(70),
+                                  p.assign(g=p.f * 2)[["g", "s"]].head(70))
+    filtered = d[d.i > 0].head(5, compute=False)
+    assert _reader(filtered)[0].limit is None  # rows are dropped: every row group may count

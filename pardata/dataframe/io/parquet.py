@@ -288,6 +288,7 @@ class ReadParquet(BlockwiseIO):
     calculate_divisions: bool = False
     selected: tuple | None = None  # indices into the layout (head, partitions[...])
     pushed: tuple | None = None  # filters from the optimizer: they do not change the layout
+    limit: int | None = None  # only the first rows of each partition are wanted (head)
     _prefix = "read-parquet"
 
     @cached_property
@@ -346,6 +347,13 @@ class ReadParquet(BlockwiseIO):
                 rg = run[0][0]
                 out.append((rg.path, (), rg.keys, None))
                 continue
+            if self.limit is not None and all(not r for _, r in kept):
+                rows, upto = 0, 0
+                for upto, (rg, _) in enumerate(kept, 1):  # enough row groups for `limit`
+                    rows += rg.num_rows
+                    if rows >= self.limit:
+                        break
+                kept = kept[:upto]
             rests = {r for _, r in kept}
             row_filter = kept[0][1] if len(rests) == 1 else _and(self.filters, self.pushed)
             rg0 = kept[0][0]
@@ -403,12 +411,17 @@ class ReadParquet(BlockwiseIO):
         dnf = normalize_filters([list(c) for c in dnf])
         return self.replace(pushed=_and(self.pushed, dnf))
 
+    def _with_limit(self, n: int):
+        return self.replace(limit=n if self.limit is None else min(n, self.limit))
+
     def _select_partitions(self, indices):
         base = self.selected or tuple(range(len(self._layout)))
         return self.replace(selected=tuple(base[i] for i in indices))
 
     def _describe(self):
         parts = [f"npartitions={self.npartitions}"]
+        if self.limit is not None:
+            parts.insert(0, f"limit={self.limit}")
         if self.projection is not None:
             parts.insert(0, f"columns={list(self.projection)}")
         if self.filters or self.pushed:
