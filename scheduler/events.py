@@ -64,13 +64,21 @@ class _KeysEvent(SchedulerEvent):
 
 @dataclass(frozen=True, slots=True)
 class WorkerJoined(SchedulerEvent):
-    """A worker connected and registered. A name already in use replaces the old worker."""
+    """A worker connected and registered. A name already in use replaces the old worker.
+
+    `recovered` are results it already holds (a worker restarted by its nanny finds
+    its spilled results on disk): they are used rather than recomputed, if still needed.
+    """
 
     worker: str
     nthreads: int
     memory_limit: int = 0
     resources: Mapping[str, float] = field(default_factory=dict)
     now: float = 0.0
+    recovered: Mapping[Key, int] = field(default_factory=dict)
+
+    def mentions(self, key: Key) -> bool:
+        return key in self.recovered
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +93,18 @@ class WorkerLeft(SchedulerEvent):
 
 @dataclass(frozen=True, slots=True)
 class WorkerHeartbeat(SchedulerEvent):
-    """A worker is alive; its memory figures and whether it paused (memory pressure)."""
+    """A worker is alive; its memory figures and whether it paused (memory pressure).
+
+    `memory_reason` says why it is paused or about to be terminated, in words.
+    """
 
     worker: str
     now: float
     managed_bytes: int = 0
     process_bytes: int = 0
     paused: bool = False
+    spilled_bytes: int = 0
+    memory_reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,8 @@ mutate it. The estimate of when a task could start on worker `ws` is
   + transfer_latency * number of inputs it lacks
 
 and ties go to the worker holding fewer bytes, then to the one that joined first.
+Workers whose free memory cannot hold the task's expected output are passed over when
+another candidate can (`admission`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING
 
+from .admission import admits
 from .records import SchedulerTask, SchedulerWorker
 
 if TYPE_CHECKING:
@@ -66,7 +69,7 @@ def decide_worker(state: SchedulerState, ts: SchedulerTask) -> SchedulerWorker |
             candidates = valid
         else:
             candidates = state._idle or state._running
-        return min(candidates, key=_load_key, default=None)
+        return min(_with_room(state, ts, candidates), key=_load_key, default=None)
 
     held: dict = {}
     nheld: dict = {}
@@ -95,6 +98,7 @@ def decide_worker(state: SchedulerState, ts: SchedulerTask) -> SchedulerWorker |
         if not candidates:
             candidates = valid
 
+    candidates = _with_room(state, ts, candidates, state._idle if valid is None else valid)
     ndeps = len(ts.dependencies)
     bandwidth = state.bandwidth
     latency = state.transfer_latency
@@ -108,6 +112,17 @@ def decide_worker(state: SchedulerState, ts: SchedulerTask) -> SchedulerWorker |
         return (start, ws.nbytes, ws.seq)
 
     return min(candidates, key=objective, default=None)
+
+
+def _with_room(state: SchedulerState, ts: SchedulerTask, candidates, others=()):
+    """The candidates with memory for `ts` (see `admission`); else the `others` that have
+    it; else all the candidates (memory slows work down, it never stalls it)."""
+    if not state._output_nbytes.get(ts.prefix):
+        return candidates
+    fitting = [ws for ws in candidates if admits(state, ws, ts)]
+    if not fitting:
+        fitting = [ws for ws in others if ws not in candidates and admits(state, ws, ts)]
+    return fitting or candidates
 
 
 def _load_key(ws: SchedulerWorker) -> tuple:

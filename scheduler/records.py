@@ -84,6 +84,7 @@ class SchedulerTask:
         "error_reason",
         "error_kind",
         "seq",
+        "expected_nbytes",
     )
 
     def __init__(self, key: Key, seq: int, priority: tuple, payload: object = None):
@@ -112,6 +113,7 @@ class SchedulerTask:
         self.blame: SchedulerTask | None = None
         self.error_reason = ""
         self.error_kind = ""
+        self.expected_nbytes = 0  # output size estimated when it was assigned (admission)
 
     def needed(self) -> bool:
         return bool(self.who_wants) or self.nwaiters > 0
@@ -125,7 +127,8 @@ class SchedulerWorker:
 
     `processing` maps each task assigned to it to the duration estimated at assignment;
     `occupancy` is their sum (seconds of work queued there). `slots` is how many tasks it
-    may hold before root tasks stay queued at the scheduler.
+    may hold before root tasks stay queued at the scheduler. `expected_nbytes` sums the
+    output sizes estimated for its processing tasks (see `admission`).
     """
 
     __slots__ = (
@@ -145,6 +148,9 @@ class SchedulerWorker:
         "paused",
         "slots",
         "incoming",
+        "spilled_bytes",
+        "memory_reason",
+        "expected_nbytes",
     )
 
     def __init__(self, name: str, seq: int, nthreads: int, memory_limit: int, resources, now: float, slots: int):
@@ -164,6 +170,9 @@ class SchedulerWorker:
         self.paused = False
         self.slots = slots
         self.incoming = 0  # steals in flight towards this worker
+        self.spilled_bytes = 0
+        self.memory_reason = ""  # why it is paused or terminating, as it reported
+        self.expected_nbytes = 0  # estimated outputs of the tasks processing here
 
     def __repr__(self) -> str:
         return f"<SchedulerWorker {self.name!r} processing={len(self.processing)} keys={len(self.has_what)}>"

@@ -64,6 +64,8 @@ class SchedulerServer:
         self.workers: dict[str, BatchedSend] = {}  # address -> stream
         self.worker_info: dict[str, dict] = {}  # address -> registration details
         self.clients: dict[str, BatchedSend] = {}
+        self.restarts: dict[str, list] = {}  # worker name -> its nanny's restart reports
+        self._killing: dict[int, str] = {}  # pid -> why its nanny is killing it
         self.task_stream: deque = deque(maxlen=TASK_STREAM_LENGTH)
         self.started = time.time()
         self._requested_address = address
@@ -178,6 +180,9 @@ class SchedulerServer:
             await self._serve_worker(comm, first)
         elif isinstance(first, m.RegisterClient):
             await self._serve_client(comm, first)
+        elif isinstance(first, m.NannyReport):
+            self._on_nanny_report(first)
+            await comm.write(m.Ack())
         elif isinstance(first, m.Query):
             # a one-off connection (tools, tests): answer queries until it closes
             msg = first
@@ -206,8 +211,11 @@ class SchedulerServer:
             "pid": reg.pid,
             "local_directory": reg.local_directory,
         }
-        self.handle(e.WorkerJoined(address, reg.nthreads, reg.memory_limit, dict(reg.resources), time.monotonic()))
-        logger.info("worker %s (%s, %d threads) joined", address, reg.name, reg.nthreads)
+        recovered = dict(zip(reg.keys, reg.nbytes))
+        self.handle(e.WorkerJoined(address, reg.nthreads, reg.memory_limit, dict(reg.resources), time.monotonic(),
+                                   recovered))
+        logger.info("worker %s (%s, %d threads) joined%s", address, reg.name, reg.nthreads,
+                    f" with {len(recovered)} results recovered from its disk" if recovered else "")
         reason, graceful = "connection lost", False
         try:
             while True:
@@ -235,8 +243,11 @@ class SchedulerServer:
         finally:
             if self.workers.get(address) is stream:
                 del self.workers[address]
-                self.worker_info.pop(address, None)
+                info = self.worker_info.pop(address, None)
                 stream.abort()
+                killed = self._killing.pop(info["pid"], None) if info else None
+                if killed and not graceful:
+                    reason = f"{killed} ({reason})"
                 if not self._closed:
                     logger.info("worker %s left: %s", address, reason)
                     self.handle(e.WorkerLeft(address, reason, time.monotonic(), graceful))
@@ -276,6 +287,19 @@ class SchedulerServer:
                 stream.abort()
                 if not self._closed:
                     self.handle(e.ClientLeft(client))
+
+    def _on_nanny_report(self, msg: m.NannyReport) -> None:
+        """A nanny is killing its worker, restarted it, or gave up: log it, keep it for
+        ``scheduler_info``, and remember why a worker is about to leave."""
+        if msg.event == "killing":
+            self._killing[msg.old_pid] = msg.message
+            _del_oldest(self._killing, 100)
+            return
+        logger.warning("nanny of worker %r: %s", msg.name, msg.message)
+        history = self.restarts.setdefault(msg.name, [])
+        history.append({"event": msg.event, "count": msg.count, "reason": msg.reason, "message": msg.message,
+                        "old_pid": msg.old_pid, "new_pid": msg.new_pid, "time": time.time()})
+        del history[:-20]
 
     def _resolve_workers(self, workers):
         """Worker names in a ``workers=`` restriction become their addresses."""
@@ -340,6 +364,8 @@ class SchedulerServer:
                 "nbytes": ws.nbytes if ws is not None else 0,
                 "processing": len(ws.processing) if ws is not None else 0,
                 "keys": len(ws.has_what) if ws is not None else 0,
+                "memory": _memory_info(ws, info.get("memory_limit", 0)),
+                "restarts": list(self.restarts.get(info.get("name"), ())),
             }
         data = {
             "id": self.id,
@@ -364,6 +390,27 @@ class SchedulerServer:
         if events:
             self.handle(*events)
         return len(self.state.tasks), []
+
+
+def _memory_info(ws, limit: int) -> dict:
+    """A worker's memory as it last reported it (bytes); ``reason`` says why it is paused."""
+    if ws is None:
+        return {}
+    return {
+        "limit": limit,
+        "managed": ws.managed_bytes,
+        "unmanaged": max(ws.process_bytes - ws.managed_bytes, 0),
+        "spilled": ws.spilled_bytes,
+        "process": ws.process_bytes,
+        "paused": ws.paused,
+        "reason": ws.memory_reason,
+    }
+
+
+def _del_oldest(mapping: dict, keep: int) -> None:
+    """Drop the oldest entries of an insertion-ordered dict beyond ``keep``."""
+    while len(mapping) > keep:
+        del mapping[next(iter(mapping))]
 
 
 def msg_op(msg) -> str:

@@ -28,6 +28,7 @@ def state_from_config(**overrides) -> SchedulerState:
     work-stealing                     work_stealing           ``true``
     bandwidth                         bandwidth               ``"100MB"``
     unknown-task-duration             default_task_duration   ``"500ms"``
+    memory-admission                  memory_admission        ``0.8``
     ================================  ======================  =================
     """
     kwargs: dict = {}
@@ -43,5 +44,6 @@ def state_from_config(**overrides) -> SchedulerState:
     read("work-stealing", "work_stealing", bool)
     read("bandwidth", "bandwidth", lambda v: float(parse_bytes(v)))
     read("unknown-task-duration", "default_task_duration", parse_timedelta)
+    read("memory-admission", "memory_admission", float)
     kwargs.update(overrides)
     return SchedulerState(**kwargs)

@@ -31,7 +31,13 @@ Policy
     *Memory-aware queuing.* Root tasks wait in `queued` and are released in priority
     order, only into free slots (`ceil(worker_saturation * nthreads)` tasks per worker),
     so workers do not load far more input than they can reduce. With
-    `worker_saturation=inf` root tasks are placed like any other task.
+    `worker_saturation=inf` root tasks are placed like any other task. A slot is filled
+    only if the task's expected output fits in the worker's free memory (`admission`:
+    output sizes are learned per task prefix); paused workers get nothing.
+
+    *Restarted workers.* A worker restarted by its nanny lists the results it found
+    spilled on its disk when it joins; those still needed become `memory` there instead
+    of being recomputed.
 
     *Work stealing.* On `Tick`, and when a worker runs short of work while nothing is
     queued, tasks beyond a saturated worker's thread count move to idle workers when
@@ -55,13 +61,14 @@ import heapq
 import math
 from collections import deque
 
-from . import placement
+from . import admission, placement
 from .commands import (
     CancelExecution,
     CloseWorker,
     Execute,
     FreeKeys,
     ReportCancelled,
+    ReportInMemory,
     RequestSteal,
     SchedulerCommand,
 )
@@ -119,6 +126,7 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         bandwidth: float = 100e6,
         transfer_latency: float = 1e-3,
         default_task_duration: float = 0.5,
+        memory_admission: float = 0.8,
         log_length: int = 100_000,
         validate: bool = False,
     ):
@@ -131,6 +139,7 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         self.bandwidth = bandwidth
         self.transfer_latency = transfer_latency
         self.default_task_duration = default_task_duration
+        self.memory_admission = memory_admission  # fraction of a worker's memory limit
         self.validate_every_handle = validate
         self.queuing = math.isfinite(worker_saturation)  # root tasks wait for free slots
 
@@ -143,6 +152,7 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
 
         self._counts = dict.fromkeys(ALL_STATES, 0)
         self._durations: dict = {}  # task prefix -> estimated seconds
+        self._output_nbytes: dict = {}  # task prefix -> estimated output bytes
         self._running: dict = {}  # workers not paused, {ws: None}
         self._idle: dict = {}  # running workers with a free thread
         self._saturated: dict = {}  # workers holding more tasks than threads
@@ -278,11 +288,44 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         self._update_load(ws)
         self._queue_dirty = True
         self._unrunnable_dirty = True
+        if ev.recovered:
+            self._adopt_recovered(ws, ev.recovered)
+
+    def _adopt_recovered(self, ws: SchedulerWorker, keys_nbytes) -> None:
+        """Results a restarted worker found on its disk: use those still needed.
+
+        A key still wanted but not in memory (released, waiting, queued, parked, or being
+        recomputed elsewhere, which is cancelled) is now in memory on `ws`; a key in
+        memory elsewhere gains a replica; anything else is freed on `ws`.
+        """
+        for key, nbytes in keys_nbytes.items():
+            ts = self.tasks.get(key)
+            if ts is None or ts.state == ERRED or (ts.state != MEMORY and not ts.needed()):
+                self._free(ws, key)
+                continue
+            nbytes = max(int(nbytes), 0)
+            if ts.state != MEMORY:
+                self._leave_current(ts)
+                ts.nwaiting = 0
+                ts.nbytes = nbytes
+                ts.who_has[ws] = None
+                ws.has_what[ts] = None
+                ws.nbytes += nbytes
+                self._set_state(ts, MEMORY)
+                for client in ts.who_wants:
+                    self._emit(ReportInMemory(client, ts.key, nbytes))
+            elif ws not in ts.who_has:
+                ts.who_has[ws] = None
+                ws.has_what[ts] = None
+                ws.nbytes += max(ts.nbytes, 0)
 
     def _on_worker_left(self, ev: WorkerLeft) -> None:
         ws = self.workers.get(ev.worker)
         if ws is not None:
-            self._remove_worker(ws, ev.reason, graceful=ev.graceful)
+            reason = ev.reason
+            if not ev.graceful and ws.memory_reason:
+                reason = f"{reason} (its last memory report: {ws.memory_reason})"
+            self._remove_worker(ws, reason, graceful=ev.graceful)
 
     def _on_heartbeat(self, ev: WorkerHeartbeat) -> None:
         ws = self.workers.get(ev.worker)
@@ -292,6 +335,8 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         ws.last_seen = max(ws.last_seen, ev.now)
         ws.managed_bytes = ev.managed_bytes
         ws.process_bytes = ev.process_bytes
+        ws.spilled_bytes = ev.spilled_bytes
+        ws.memory_reason = ev.memory_reason
         if ev.paused != ws.paused:
             ws.paused = ev.paused
             if ws.paused:
@@ -368,6 +413,10 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         ws.processing[ts] = duration
         ws.occupancy += duration
         ts.processing_on = ws
+        expected = self._output_nbytes.get(ts.prefix)
+        if expected:
+            ts.expected_nbytes = expected = int(expected)
+            ws.expected_nbytes += expected
         self._attempts += 1
         ts.attempt = self._attempts
         if ts.resources:
@@ -385,6 +434,9 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         ws.occupancy -= ws.processing.pop(ts)
         if not ws.processing:
             ws.occupancy = 0.0  # no float drift on an idle worker
+        if ts.expected_nbytes:
+            ws.expected_nbytes -= ts.expected_nbytes
+            ts.expected_nbytes = 0
         if ts.resources:
             used = ws.used_resources
             for name, amount in ts.resources.items():
@@ -414,23 +466,29 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         heapq.heappush(self._queue, (ts.priority, self._queue_token, ts))
         self._queue_dirty = True
 
-    def _pop_queue(self) -> SchedulerTask | None:
+    def _peek_queue(self) -> SchedulerTask | None:
+        """The most urgent queued task, left in the queue (stale entries are dropped)."""
         queue = self._queue
         while queue:
-            _, token, ts = heapq.heappop(queue)
+            _, token, ts = queue[0]
             if ts.state == QUEUED and ts.queue_token == token:
                 return ts
+            heapq.heappop(queue)
         return None
 
     def _fill_slots(self) -> None:
-        """Send queued root tasks, best priority first, into free worker slots."""
+        """Send queued root tasks, best priority first, into free worker slots that have
+        the memory for them (see `admission`)."""
         workers = list(self._running) if self._queue_dirty else [ws for ws in self._freed if ws in self._running]
         for ws in workers:
             free = ws.slots - len(ws.processing)
             while free > 0:
-                ts = self._pop_queue()
+                ts = self._peek_queue()
                 if ts is None:
                     return
+                if not admission.admits(self, ws, ts):
+                    break
+                heapq.heappop(self._queue)
                 self._transition(ts, PROCESSING, worker=ws)
                 free -= 1
         if len(self._queue) > 2 * self._counts[QUEUED] + 1024:

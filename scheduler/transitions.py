@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import heapq
 
+from .admission import learn_nbytes
 from .commands import ReportErred, ReportInMemory, ReportLost
 from .records import (
     ACTIVE,
@@ -206,6 +207,7 @@ class TransitionsMixin:
     def _t_processing_memory(self, ts: SchedulerTask, worker, nbytes: int, duration: float) -> None:
         self._unassign(ts, cancel=False)
         self._learn_duration(ts.prefix, duration)
+        learn_nbytes(self, ts.prefix, nbytes)
         ts.nbytes = nbytes
         ts.who_has[worker] = None
         worker.has_what[ts] = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+from .admission import admits
 from .records import ACTIVE, ALL_STATES, ERRED, MEMORY, NO_WORKER, PROCESSING, QUEUED, RELEASED, WAITING
 
 
@@ -143,6 +144,8 @@ def _validate_worker(state, name, ws) -> None:
     occupancy = sum(ws.processing.values())
     if not (math.isclose(ws.occupancy, occupancy, rel_tol=1e-6, abs_tol=1e-6)):
         raise InvariantViolation(f"{ws!r} occupancy drift")
+    if ws.expected_nbytes != sum(ts.expected_nbytes for ts in ws.processing):
+        raise InvariantViolation(f"{ws!r} expected output bytes disagree with its processing tasks")
     for ts in ws.has_what:
         if not (ws in ts.who_has and ts.state == MEMORY):
             raise InvariantViolation(f"{ws!r} has {ts!r}")
@@ -164,8 +167,13 @@ def _validate_worker(state, name, ws) -> None:
     if not ((ws in state._running) == (not ws.paused)):
         raise InvariantViolation(f"{ws!r} running membership wrong")
     if state.queuing and state._counts[QUEUED]:
-        if not (ws.paused or n >= ws.slots):
-            raise InvariantViolation(f"{ws!r} has a free slot while tasks are queued")
+        if not (ws.paused or n >= ws.slots or not admits(state, ws, _most_urgent_queued(state))):
+            raise InvariantViolation(f"{ws!r} has a free slot (and the memory) while tasks are queued")
+
+
+def _most_urgent_queued(state):
+    live = [e for e in state._queue if e[2].state == QUEUED and e[2].queue_token == e[1]]
+    return min(live, key=lambda e: (e[0], e[1]))[2]
 
 
 __all__ = ["InvariantViolation", "validate_state"]

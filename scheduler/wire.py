@@ -24,7 +24,8 @@ def worker_event(worker: str, msg, now: float):
     if t is m.TaskFailed:
         return e.TaskErred(worker, msg.key, msg.attempt, msg.exception, msg.traceback, now)
     if t is m.WorkerStatus:
-        return e.WorkerHeartbeat(worker, now, msg.managed_bytes, msg.process_bytes, msg.paused)
+        return e.WorkerHeartbeat(worker, now, msg.managed_bytes, msg.process_bytes, msg.paused,
+                                 msg.spilled_bytes, msg.memory_reason)
     if t is m.ReplicasAdded:
         return e.KeysReplicated(worker, dict(zip(msg.keys, msg.nbytes)), now)
     if t is m.ReplicasReleased:

@@ -36,7 +36,7 @@ def is_state_machine(rel: str) -> bool:
         # tokenize keeps a registry shared across threads; it guards it with a lock
         return rel != "pardata/core/tokenize.py"
     return rel.split("/")[0] in ("scheduler", "worker") and name.startswith(
-        ("state", "transitions", "events", "commands", "instructions", "placement", "validation",
+        ("state", "transitions", "events", "commands", "instructions", "placement", "admission", "validation",
          "records", "queries", "submission", "task")
     )
 

@@ -1,9 +1,14 @@
 """``python -m worker`` / ``pardata-worker SCHEDULER_ADDRESS``: run one worker.
 
+By default (``--nanny``) this process is the worker's nanny: it starts the worker as a
+child (``--no-nanny``), restarts it when it dies or its memory crosses the terminate
+threshold, and tells the scheduler (``worker-restarted``). The child keeps its spilled
+results in a directory the nanny owns, so a restarted worker finds them again.
+
 The worker exits when the scheduler closes it or goes away, on SIGTERM/SIGINT, and
-(when ``PARDATA_EXIT_WITH_PARENT`` holds a process id) once that parent is gone.
-``--scheduler-file`` may replace the address: the worker waits for the file to appear,
-so a scheduler and its workers can be started at the same moment.
+(when ``PARDATA_EXIT_WITH_PARENT`` holds a process id) once that parent is gone; its
+nanny then exits too. ``--scheduler-file`` may replace the address: the worker waits for
+the file to appear, so a scheduler and its workers can be started at the same moment.
 """
 
 from __future__ import annotations
@@ -13,13 +18,20 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 
-from pardata._units import parse_bytes
+from pardata import config
+from pardata._units import parse_bytes, parse_timedelta
 
-from .server import WorkerServer
+from .memory.monitor import parse_memory_limit, thresholds_from_config
+from .nanny import Nanny, NannyRestart
+
+# The worker server (and the comm layer) are imported where they are used: a nanny
+# process needs neither to start its worker, and starts it sooner without them.
 
 __all__ = ["main"]
 
@@ -29,8 +41,16 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("scheduler_address", nargs="?", default=None, help="e.g. tcp://127.0.0.1:8786")
     p.add_argument("--scheduler-file", default=None, help="read the scheduler address from this JSON file")
     p.add_argument("--nthreads", type=int, default=0, help="threads running tasks (default: all cores)")
-    p.add_argument("--memory-limit", default="auto", help="e.g. 4GiB, 0 (none) or auto (machine memory)")
-    p.add_argument("--local-directory", default=None, help="scratch space (spilled data, later)")
+    p.add_argument("--memory-limit", default="auto",
+                   help="e.g. 4GiB, 0 (none) or auto (the machine's or cgroup's memory; the default)")
+    for name in ("target", "spill", "pause", "terminate"):
+        p.add_argument(f"--memory-{name}", type=_fraction, default=None, metavar="FRACTION",
+                       help=f"override worker.memory.{name} (a fraction of the limit, or 'false')")
+    p.add_argument("--max-spill", default=None, help="cap on spilled bytes on disk, e.g. 50GiB (default: none)")
+    p.add_argument("--nanny", action=argparse.BooleanOptionalAction, default=True,
+                   help="run the worker under a nanny process that restarts it (default: yes)")
+    p.add_argument("--spill-directory", default=None, help=argparse.SUPPRESS)  # given by the nanny
+    p.add_argument("--local-directory", default=None, help="scratch space (spilled data)")
     p.add_argument("--name", default="", help="a label for this worker (default: its address)")
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--resources", default="", help='abstract resources for restrictions, e.g. "GPU=2,FOO=1"')
@@ -49,15 +69,26 @@ def parse_resources(text: str) -> dict[str, float]:
     return out
 
 
-def memory_limit(value: str, nworkers: int = 1) -> int:
-    """``"auto"`` (the machine's memory / ``nworkers``), ``"0"`` (none) or a size."""
-    if str(value).lower() == "auto":
-        import psutil
+def _fraction(text: str) -> float | bool:
+    if text.strip().lower() in ("false", "none", "off"):
+        return False
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction such as 0.8, or 'false', got {text!r}") from None
+    if not 0 < value <= 1:
+        raise argparse.ArgumentTypeError(f"a memory threshold is a fraction in (0, 1], got {value}")
+    return value
 
-        return int(psutil.virtual_memory().total // max(nworkers, 1))
-    if str(value).lower() in ("0", "none", ""):
-        return 0
-    return int(parse_bytes(value))
+
+def memory_limit(value: str, nworkers: int = 1) -> int:
+    """``"auto"`` (the machine's or cgroup's memory / ``nworkers``), ``"0"`` (none) or a size."""
+    return parse_memory_limit(value, nworkers) or 0
+
+
+def _thresholds(args: argparse.Namespace) -> dict:
+    names = ("target", "spill", "pause", "terminate")
+    return {n: getattr(args, f"memory_{n}") for n in names if getattr(args, f"memory_{n}") is not None}
 
 
 async def _scheduler_address(args: argparse.Namespace, timeout: float = 60.0) -> str:
@@ -86,6 +117,8 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
 
 
 async def _run(args: argparse.Namespace) -> None:
+    from .server import WorkerServer
+
     address = await _scheduler_address(args)
     worker = WorkerServer(
         address,
@@ -95,6 +128,9 @@ async def _run(args: argparse.Namespace) -> None:
         host=args.host,
         local_directory=args.local_directory,
         resources=parse_resources(args.resources),
+        memory_thresholds=_thresholds(args),
+        max_spill=parse_bytes(args.max_spill) if args.max_spill else None,
+        spill_directory=args.spill_directory,
     )
     await worker.start()
     logging.getLogger("pardata.worker").info("pardata worker at %s", worker.address)
@@ -113,9 +149,78 @@ async def _run(args: argparse.Namespace) -> None:
     await worker.close("the worker process is stopping")
 
 
+async def _run_nanny(args: argparse.Namespace, argv: list[str]) -> int:
+    """Run the worker as a child process under a ``Nanny`` until told to stop."""
+    log = logging.getLogger("pardata.worker")
+    address = await _scheduler_address(args)
+    limit = memory_limit(args.memory_limit)
+    root = args.local_directory or os.path.join(tempfile.gettempdir(), "pardata-worker-space")
+    os.makedirs(root, exist_ok=True)
+    home = tempfile.mkdtemp(prefix="nanny-", dir=root)
+    child = [sys.executable, "-m", "worker", *argv, "--no-nanny", "--memory-limit", str(limit),
+             "--spill-directory", os.path.join(home, "spill")]
+    if not args.scheduler_address:
+        child.insert(3, address)
+    name = args.name or f"nanny-{os.getpid()}"
+
+    def reporter(event: str):
+        async def report(record: NannyRestart) -> None:
+            from pardata.comm import CommError, connect
+            from pardata.comm import messages as m
+
+            try:
+                comm = await connect(address, timeout=5.0, name=f"nanny {name}")
+                try:
+                    await comm.write(m.NannyReport(name=name, event=event, reason=record.reason,
+                                                   message=record.message, count=record.count,
+                                                   old_pid=record.old_pid, new_pid=record.new_pid or 0))
+                    await comm.read()  # the ack: the scheduler has taken note
+                finally:
+                    comm.abort()
+            except (CommError, OSError, asyncio.TimeoutError) as exc:
+                log.warning("could not tell the scheduler that its worker %s: %s", event, exc)
+        return report
+
+    nanny = Nanny(
+        child,
+        memory_limit=limit or None,
+        terminate_fraction=thresholds_from_config(**_thresholds(args)).terminate,
+        env={"PARDATA_EXIT_WITH_PARENT": str(os.getpid())},
+        max_restarts=int(config.get("worker.nanny.max-restarts", 5)),
+        restart_window=parse_timedelta(config.get("worker.nanny.restart-window", 60.0)),
+        backoff=parse_timedelta(config.get("worker.nanny.backoff", 0.5)),
+        on_restart=reporter("restarted"),
+        on_give_up=reporter("gave-up"),
+        before_memory_kill=reporter("killing"),
+        kill_with_parent=True,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    watchers = [loop.create_task(stop.wait())]
+    parent = os.environ.get("PARDATA_EXIT_WITH_PARENT")
+    if parent:
+        watchers.append(loop.create_task(_watch_parent(int(parent), stop)))
+    try:
+        await nanny.start()
+        watchers.append(loop.create_task(nanny.wait()))
+        await asyncio.wait(watchers, return_when=asyncio.FIRST_COMPLETED)
+        await nanny.stop()
+    finally:
+        for task in watchers:
+            task.cancel()
+        await asyncio.gather(*watchers, return_exceptions=True)
+        shutil.rmtree(home, ignore_errors=True)
+    return 1 if nanny.status == "failed" else 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    args = _parser().parse_args(raw)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    if args.nanny:
+        return asyncio.run(_run_nanny(args, raw))
     asyncio.run(_run(args))
     # Threads still running tasks must not keep a closed worker's process alive.
     busy = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]

@@ -16,7 +16,11 @@ reason (exit code, signal or memory), which the worker server forwards to the sc
 The child's environment gets ``MALLOC_TRIM_THRESHOLD_`` (so glibc returns freed memory to
 the OS and RSS follows the spill) and one thread for OpenMP/OpenBLAS/MKL (the worker runs
 tasks in parallel already). These must be set before the child starts, which is why the
-nanny, not the worker, sets them.
+nanny, not the worker, sets them. With ``kill_with_parent`` (Linux) the child is killed
+when the nanny dies, so a killed nanny never leaves an orphan worker behind.
+
+``python -m worker`` runs a nanny by default (``--no-nanny`` to run the worker alone):
+see ``worker.__main__``.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from typing import Any, Callable, Sequence
 import psutil
 
 from pardata import config
-from pardata._units import format_bytes
+from .memory.policy import format_size
 
 __all__ = ["Nanny", "NannyRestart", "CHILD_ENV", "RESTARTS_ENV", "worker_argv"]
 
@@ -104,8 +108,10 @@ class Nanny:
         stop_timeout: float = 5.0,
         on_restart: Callable[[NannyRestart], Any] | None = None,
         on_give_up: Callable[[NannyRestart], Any] | None = None,
+        before_memory_kill: Callable[[NannyRestart], Any] | None = None,
         stdout: Any = None,
         stderr: Any = None,
+        kill_with_parent: bool = False,
     ) -> None:
         if not argv:
             raise ValueError("Nanny needs a command to run")
@@ -124,7 +130,10 @@ class Nanny:
         self.stop_timeout = stop_timeout
         self.on_restart = on_restart
         self.on_give_up = on_give_up
+        self.before_memory_kill = before_memory_kill
         self._stdio = {"stdout": stdout, "stderr": stderr}
+        if kill_with_parent and _parent_death_signal() is not None:
+            self._stdio["preexec_fn"] = _die_with_parent  # type: ignore[assignment]
         #: "new", "running", "restarting", "stopped", "finished" (clean exit) or "failed".
         self.status = "new"
         self.restarts: list[NannyRestart] = []
@@ -216,9 +225,20 @@ class Nanny:
                 rss = _rss(proc.pid)
                 if rss is not None and rss >= limit:
                     logger.warning("worker (pid %d) uses %s, over %.0f%% of its %s limit; killing it",
-                                   proc.pid, format_bytes(rss), 100 * self.terminate_fraction,
-                                   format_bytes(self.memory_limit))
-                    proc.kill()
+                                   proc.pid, format_size(rss), 100 * self.terminate_fraction,
+                                   format_size(self.memory_limit))
+                    if self.before_memory_kill is not None:  # e.g. tell the scheduler why, first
+                        record = NannyRestart(len(self.restarts) + 1, "memory", self._memory_message(proc.pid, rss),
+                                              proc.pid, None, None, "SIGKILL", rss)
+                        try:
+                            await asyncio.wait_for(_call(self.before_memory_kill, record), self.poll_interval * 10)
+                        except asyncio.TimeoutError:
+                            pass
+                    if proc.returncode is None:
+                        try:
+                            proc.kill()
+                        except ProcessLookupError:  # it died meanwhile
+                            pass
                     await exited
                     return rss
         finally:
@@ -229,8 +249,7 @@ class Nanny:
         code = proc.returncode
         count = len(self.restarts) + 1
         if killed_rss is not None:
-            msg = (f"worker (pid {proc.pid}) killed by its nanny: memory {format_bytes(killed_rss)} "
-                   f"reached {self.terminate_fraction:.0%} of the {format_bytes(self.memory_limit)} limit")
+            msg = self._memory_message(proc.pid, killed_rss)
             return NannyRestart(count, "memory", msg, proc.pid, None, code, "SIGKILL", killed_rss)
         if code == 0:
             return None
@@ -240,6 +259,10 @@ class Nanny:
             return NannyRestart(count, "signal", msg, proc.pid, None, code, name)
         return NannyRestart(count, "exit", f"worker (pid {proc.pid}) exited with code {code}",
                             proc.pid, None, code)
+
+    def _memory_message(self, pid: int, rss: int) -> str:
+        return (f"worker (pid {pid}) killed by its nanny: memory {format_size(rss)} "
+                f"reached {self.terminate_fraction:.0%} of the {format_size(self.memory_limit)} limit")
 
     async def _restart(self, record: NannyRestart) -> bool:
         """Restart after ``record`` unless the restart budget is spent; False if given up."""
@@ -266,6 +289,27 @@ class Nanny:
         self.restarts.append(record)
         await _call(self.on_restart, record)
         return True
+
+
+_PRCTL = None
+
+
+def _parent_death_signal():
+    """libc's ``prctl`` (Linux), loaded before any fork, or None elsewhere."""
+    global _PRCTL
+    if _PRCTL is None and sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            _PRCTL = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+        except (OSError, AttributeError):
+            _PRCTL = False
+    return _PRCTL or None
+
+
+def _die_with_parent() -> None:
+    """In the child, before exec: SIGKILL me when the nanny dies (PR_SET_PDEATHSIG)."""
+    _PRCTL(1, signal.SIGKILL)
 
 
 def _rss(pid: int) -> int | None:

@@ -6,8 +6,14 @@ It owns four things the state machine only talks about: a stream to the schedule
 (``state.handle``); the instructions that come back are carried out in order: run a
 task, fetch from a peer, drop values, or send a message to the scheduler.
 
+With a memory limit, the store is a ``SpillBuffer`` (least-recently-used values go to
+the spill directory, written and read back in its executor, off the event loop) and a
+``MemoryMonitor`` spills, pauses the state machine (``PauseChanged``) and reports to the
+scheduler at once when it pauses, unpauses or is about to be terminated. A worker
+restarted by its nanny reopens the spill directory and registers the results it finds.
+
 The worker exits when the scheduler tells it to or when the scheduler connection
-breaks; there is no reconnection yet (a nanny restarting workers is a later issue).
+breaks; there is no reconnection: its nanny (``worker.nanny``) starts a new process.
 """
 
 from __future__ import annotations
@@ -30,8 +36,11 @@ from pardata.serialize import deserialize, serialize
 from . import events as ev
 from . import instructions as ins
 from .executor import Failed, TaskRunner, pack_exception
+from .memory.monitor import MemoryMonitor, thresholds_from_config
+from .memory.spill import SpillBuffer
+from .nanny import RESTARTS_ENV
 from .state import WorkerState
-from .store import DataStore
+from .store import DataStore, ValueSpilled
 from .transfer import data_reply, decode_values, fetch_from_peer
 
 __all__ = ["WorkerServer"]
@@ -58,10 +67,24 @@ class WorkerServer:
         resources: dict | None = None,
         limits=None,
         validate: bool = False,
+        memory_thresholds: dict | None = None,
+        max_spill: int | None = None,
+        spill_directory: str | None = None,
+        recover_spilled: bool | None = None,
+        memory_monitor_interval: float = 0.1,
     ) -> None:
         self.scheduler_address = scheduler_address
         self.nthreads = nthreads
         self.memory_limit = int(memory_limit or 0)
+        #: Overrides of ``worker.memory.target/spill/pause/terminate`` for this worker.
+        self.memory_thresholds = dict(memory_thresholds or {})
+        self.max_spill = max_spill
+        self._spill_directory = spill_directory
+        if recover_spilled is None:  # a process restarted by its nanny keeps its spilled data
+            recover_spilled = os.environ.get(RESTARTS_ENV, "0") != "0" and spill_directory is not None
+        self._recover_spilled = recover_spilled
+        self._monitor_interval = memory_monitor_interval
+        self.monitor: MemoryMonitor | None = None
         self.name = name
         self.resources = dict(resources or {})
         self.limits = limits or limits_from_config()
@@ -93,10 +116,12 @@ class WorkerServer:
         loop = asyncio.get_running_loop()
         self._done = asyncio.Event()
         self.local_directory = tempfile.mkdtemp(prefix="worker-", dir=self._prepare_root())
+        self._start_memory()
         self.listener = await listen(self._listen_address, self._serve_peer, limits=self.limits, name=self.name)
         self.name = self.name or self.address
         self.state = WorkerState(self.address, self.nthreads, validate=self.validate)
         self.runner = TaskRunner(self.nthreads, loop, self._on_outcomes, name=f"pardata-worker-{self.name}")
+        recovered = dict(self.store.buffer.recovered) if self.store.buffer is not None else {}
         try:
             comm = await connect(
                 self.scheduler_address, timeout=connect_timeout(), limits=self.limits, name=f"worker {self.name}"
@@ -110,6 +135,8 @@ class WorkerServer:
                     resources=self.resources,
                     pid=os.getpid(),
                     local_directory=self.local_directory,
+                    keys=list(recovered),
+                    nbytes=list(recovered.values()),
                 )
             )
             reply = await comm.read()
@@ -122,10 +149,32 @@ class WorkerServer:
         self.stream = BatchedSend(interval=batched_send_interval())
         self.stream.start(comm)
         self._status = "running"
+        if recovered:  # held for the scheduler, which frees what it no longer needs
+            self.handle(ev.DataScattered(recovered))
+            logger.info("worker %s re-registered %d spilled results", self.address, len(recovered))
+        if self.monitor is not None:
+            self.monitor.start()
         self._spawn(self._read_scheduler(comm))
         self._spawn(self._heartbeats(reply.heartbeat_interval))
         logger.info("worker %s (%s) connected to %s", self.address, self.name, self.scheduler_address)
         return self
+
+    def _start_memory(self) -> None:
+        """With a memory limit: the spilling store and the monitor (started once registered)."""
+        if not self.memory_limit:
+            return
+        thresholds = thresholds_from_config(**self.memory_thresholds)
+        target = thresholds.target or thresholds.spill
+        if target is not None:
+            directory = self._spill_directory or os.path.join(self.local_directory, "spill")
+            buffer = SpillBuffer(directory, int(self.memory_limit * target), max_disk_bytes=self.max_spill,
+                                 recover=self._recover_spilled, evict_on_set=False)
+            self.store = DataStore(buffer)
+            for key, nbytes in buffer.recovered.items():
+                self.store.adopt(key, nbytes)
+        self.monitor = MemoryMonitor(self.store.buffer, self.memory_limit, thresholds,
+                                     interval=self._monitor_interval, on_pause=self._on_pause,
+                                     on_terminate=self._on_terminate)
 
     def _prepare_root(self) -> str:
         root = self._local_root or os.path.join(tempfile.gettempdir(), "pardata-worker-space")
@@ -139,6 +188,8 @@ class WorkerServer:
                 await self._done.wait()
             return
         self._status = "closing"
+        if self.monitor is not None:
+            await self.monitor.stop()
         if self.stream is not None:
             if report:
                 try:
@@ -160,6 +211,11 @@ class WorkerServer:
         if self.listener is not None:
             await self.listener.stop()
         await self.pool.close()
+        if self.monitor is not None:
+            await self.monitor.stop()
+        if self.store.buffer is not None:
+            # a start that failed keeps what a restarted worker could recover
+            self.store.buffer.close(remove_files=self._status != "created")
         self.store.clear()
         if self.local_directory:
             shutil.rmtree(self.local_directory, ignore_errors=True)
@@ -252,9 +308,29 @@ class WorkerServer:
         except Exception:  # noqa: BLE001 - no RSS figure then
             process = None
         while True:
-            rss = process.memory_info().rss if process is not None else 0
-            self._to_scheduler(m.WorkerStatus(managed_bytes=self.store.total_nbytes, process_bytes=rss))
+            if self.monitor is not None:
+                self._send_status()
+            else:
+                rss = process.memory_info().rss if process is not None else 0
+                self._to_scheduler(m.WorkerStatus(managed_bytes=self.store.total_nbytes, process_bytes=rss))
             await asyncio.sleep(interval)
+
+    def _send_status(self) -> None:
+        """The memory monitor's latest figures and decision, to the scheduler."""
+        s = self.monitor.state()
+        self._to_scheduler(m.WorkerStatus(managed_bytes=s.managed, process_bytes=s.process, paused=s.paused,
+                                          spilled_bytes=s.spilled, memory_reason=s.reason))
+
+    def _on_pause(self, paused: bool) -> None:
+        """The monitor paused or unpaused this worker: no new run or transfer meanwhile."""
+        self.handle(ev.PauseChanged(paused))
+        if self._status == "running":
+            self._send_status()  # at once: the scheduler stops (or resumes) sending work
+
+    def _on_terminate(self, reason: str) -> None:
+        """Over the terminate threshold: the nanny kills this process; say why first."""
+        if self._status == "running":
+            self._send_status()
 
     def _to_scheduler(self, msg) -> None:
         try:
@@ -302,7 +378,11 @@ class WorkerServer:
     def _run(self, instruction: ins.RunTask) -> None:
         key, attempt = instruction.key, instruction.attempt
         try:
-            inputs = {dep.key: self.store.get(dep.key) for dep in self.state.tasks[key].dependencies}
+            inputs = {dep.key: self.store.get_now(dep.key) for dep in self.state.tasks[key].dependencies}
+        except ValueSpilled:
+            deps = [dep.key for dep in self.state.tasks[key].dependencies]
+            self._spawn(self._unspill_and_run(instruction, deps))
+            return
         except KeyError as exc:
             error = RuntimeError(f"input {exc.args[0]!r} of task {key!r} is not in this worker's store")
             now = time.time()
@@ -310,6 +390,18 @@ class WorkerServer:
             asyncio.get_running_loop().call_soon(self._on_outcomes, [failed])  # not re-entrantly
             return
         self.runner.run(key, attempt, instruction.payload, inputs)
+
+    async def _unspill_and_run(self, instruction: ins.RunTask, keys: list) -> None:
+        """``_run`` for a task with spilled inputs: read them back off the event loop first."""
+        key, attempt = instruction.key, instruction.attempt
+        try:
+            values = await asyncio.gather(*(self.store.get_async(k) for k in keys))
+        except KeyError as exc:
+            error = RuntimeError(f"input {exc.args[0]!r} of task {key!r} is not in this worker's store")
+            now = time.time()
+            self._on_outcomes([Failed(key, attempt, pack_exception(error, key), "", now, now)])
+            return
+        self.runner.run(key, attempt, instruction.payload, dict(zip(keys, values)))
 
     def _on_outcomes(self, outcomes: list) -> None:
         """Runs finished on the executor (called on the loop, in bursts)."""
@@ -320,6 +412,8 @@ class WorkerServer:
             else:
                 self.store.put(o.key, o.value, o.nbytes, o.serialized)
                 events.append(ev.TaskCompleted(o.key, o.attempt, o.nbytes, o.type_name, o.start, o.stop))
+        if self.monitor is not None:
+            self.monitor.spill_soon()
         self.handle(*events)
 
     async def _fetch(self, peer: str, keys: tuple) -> None:
@@ -331,6 +425,8 @@ class WorkerServer:
             return
         for key, value in values.items():
             self.store.put(key, value, nbytes[key])
+        if self.monitor is not None:
+            self.monitor.spill_soon()
         self.handle(ev.FetchCompleted(peer, nbytes, now=time.monotonic()))
 
     # --- the listener: peers and clients -------------------------------------------------
@@ -358,6 +454,8 @@ class WorkerServer:
         sizes = dict(zip(msg.keys, msg.nbytes))
         for key, value in values.items():
             self.store.put(key, value, sizes[key])
+        if self.monitor is not None:
+            self.monitor.spill_soon()
         self.handle(ev.DataScattered(sizes))
         return m.Ack()
 

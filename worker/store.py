@@ -1,8 +1,10 @@
 """``DataStore``: where a worker keeps the values it holds.
 
-A small interface on purpose (``put``, ``get``, ``pop``, ``nbytes``, ``serialized``)
-so that the memory manager of a later issue can replace this in-memory dict with a
-store that spills least-recently-used values to disk, without the server noticing.
+A small interface on purpose (``put``, ``get``, ``pop``, ``nbytes``, ``serialized``),
+backed by a plain dict, or by a ``worker.memory.SpillBuffer`` that writes
+least-recently-used values to disk. With a buffer, ``get`` may read the disk and so
+belongs in a thread; code on the event loop uses ``get_in_memory`` (never blocks) and
+``get_async`` / ``payload_async`` (disk reads in the buffer's executor).
 
 Values that pickle into one small frame keep that pickle next to them: many tiny
 results are usually gathered by a client later, and reusing the bytes made when the
@@ -15,16 +17,28 @@ from typing import Any, Hashable, Iterator
 
 from pardata.serialize import Serialized, serialize
 
-__all__ = ["DataStore"]
+__all__ = ["DataStore", "ValueSpilled"]
 
 Key = Hashable
 
+_MISSING = object()
+
+
+class ValueSpilled(Exception):
+    """The value asked for is on disk: read it with ``DataStore.get_async``."""
+
 
 class DataStore:
-    """``key -> value`` with each value's size in bytes (``sizeof``) tracked."""
+    """``key -> value`` with each value's size in bytes (``sizeof``) tracked.
 
-    def __init__(self) -> None:
-        self._data: dict[Key, Any] = {}
+    ``total_nbytes`` counts every value held, in memory or spilled; ``memory_nbytes``
+    only those in memory.
+    """
+
+    def __init__(self, buffer=None) -> None:
+        #: The ``SpillBuffer`` holding the values, or None (a dict, nothing spills).
+        self.buffer = buffer
+        self._data: Any = buffer if buffer is not None else {}
         self._nbytes: dict[Key, int] = {}
         self._pickled: dict[Key, Serialized] = {}
         self.total_nbytes = 0
@@ -35,20 +49,62 @@ class DataStore:
         if old is not None:
             self.total_nbytes -= old
             self._pickled.pop(key, None)
-        self._data[key] = value
+        if self.buffer is None:
+            self._data[key] = value
+        else:
+            self.buffer.put(key, value, nbytes)
         self._nbytes[key] = nbytes
         self.total_nbytes += nbytes
         if serialized is not None:
             self._pickled[key] = serialized
 
     def get(self, key: Key) -> Any:
-        """The value of ``key``; raises ``KeyError`` if it is not held."""
+        """The value of ``key``; raises ``KeyError`` if it is not held. May read the disk."""
         return self._data[key]
 
     __getitem__ = get
 
+    def get_now(self, key: Key) -> Any:
+        """The value of ``key`` without waiting: raises ``ValueSpilled`` if it is on disk
+        (then use ``get_async``) and ``KeyError`` if it is not held."""
+        if self.buffer is None:
+            return self._data[key]
+        value = self.buffer.peek(key, _MISSING)
+        if value is _MISSING:
+            raise ValueSpilled(key) if key in self._nbytes else KeyError(key)
+        return value
+
+    def get_in_memory(self, key: Key, default: Any = None) -> Any:
+        """The value of ``key`` if held in memory, else ``default``; never reads the disk."""
+        if self.buffer is None:
+            return self._data.get(key, default)
+        return self.buffer.peek(key, default)
+
+    async def get_async(self, key: Key) -> Any:
+        """The value of ``key``, read back from disk off the event loop if spilled."""
+        if self.buffer is None:
+            return self._data[key]
+        return await self.buffer.get_async(key)
+
+    async def payload_async(self, key: Key) -> Serialized | None:
+        """``key``'s value as a payload straight from its spill file (read off the loop,
+        left on disk), or None if it is not spilled."""
+        if self.buffer is None:
+            return None
+        found = await self.buffer.read_spilled_async(key)
+        return Serialized(*found) if found is not None else None
+
+    @property
+    def memory_nbytes(self) -> int:
+        """Bytes of the values held in memory (all of them without a buffer)."""
+        return self.total_nbytes if self.buffer is None else self.buffer.memory_bytes
+
     def nbytes(self, key: Key, default: int = 0) -> int:
         return self._nbytes.get(key, default)
+
+    def cached_pickle(self, key: Key) -> Serialized | None:
+        """The pickle kept with a small value, if any."""
+        return self._pickled.get(key)
 
     def serialized(self, key: Key) -> Serialized:
         """The value of ``key`` as a payload; raises ``SerializationError`` if it cannot be."""
@@ -58,11 +114,20 @@ class DataStore:
         return serialize(self._data[key])
 
     def pop(self, key: Key) -> None:
-        """Drop ``key`` if held."""
-        if key in self._data:
-            del self._data[key]
+        """Drop ``key`` if held (from memory or disk)."""
+        if key in self._nbytes:
+            try:
+                del self._data[key]  # not ``pop``: on a buffer that would read a spilled value
+            except KeyError:
+                pass
             self.total_nbytes -= self._nbytes.pop(key)
             self._pickled.pop(key, None)
+
+    def adopt(self, key: Key, nbytes: int) -> None:
+        """Count a value the buffer already holds (re-registered after a restart)."""
+        if key not in self._nbytes:
+            self._nbytes[key] = nbytes
+            self.total_nbytes += nbytes
 
     def clear(self) -> None:
         self._data.clear()
@@ -71,13 +136,13 @@ class DataStore:
         self.total_nbytes = 0
 
     def __contains__(self, key: object) -> bool:
-        return key in self._data
+        return key in self._nbytes
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._nbytes)
 
     def __iter__(self) -> Iterator[Key]:
-        return iter(self._data)
+        return iter(self._nbytes)
 
     def __repr__(self) -> str:
-        return f"<DataStore {len(self._data)} keys, {self.total_nbytes} bytes>"
+        return f"<DataStore {len(self._nbytes)} keys, {self.total_nbytes} bytes>"

@@ -29,9 +29,13 @@ Key = Hashable
 OFFLOAD_BYTES = 4 * 2**20
 
 
-def _pack(store: DataStore, keys: list) -> m.DataReply:
+def _pack(store: DataStore, keys: list, ready: dict | None = None) -> m.DataReply:
     found, values, missing, failed, reasons = [], [], [], [], []
     for key in keys:
+        if ready and key in ready:
+            values.append(ready[key])
+            found.append(key)
+            continue
         if key not in store:
             missing.append(key)
             continue
@@ -46,6 +50,8 @@ def _pack(store: DataStore, keys: list) -> m.DataReply:
 
 async def data_reply(store: DataStore, keys: list) -> m.DataReply:
     """The ``data`` reply to ``get-data`` for ``keys``, from ``store``."""
+    if store.buffer is not None:
+        return await _spilling_reply(store, keys)
     total = sum(store.nbytes(k) for k in keys if k in store)
     if total > OFFLOAD_BYTES:
         # the store may change meanwhile; a key dropped in between is reported missing
@@ -55,6 +61,33 @@ async def data_reply(store: DataStore, keys: list) -> m.DataReply:
             snapshot.put(k, v, store.nbytes(k))
         return await asyncio.to_thread(_pack, snapshot, keys)
     return _pack(store, keys)
+
+
+async def _spilling_reply(store: DataStore, keys: list) -> m.DataReply:
+    """``data_reply`` from a store that spills: values in memory are pickled as usual;
+    spilled ones are sent as their spill files' bytes, never unpickled or kept here."""
+    snapshot = DataStore()
+    ready: dict = {}
+    for key in keys:
+        if key not in store:
+            continue
+        value = store.get_in_memory(key, _MISSING)
+        if value is _MISSING:
+            payload = await store.payload_async(key)
+            if payload is not None:
+                ready[key] = payload
+                continue
+            try:  # read back into memory meanwhile (or being written): take it from there
+                value = await store.get_async(key)
+            except KeyError:
+                continue
+        snapshot.put(key, value, store.nbytes(key), store.cached_pickle(key))
+    if snapshot.total_nbytes > OFFLOAD_BYTES:
+        return await asyncio.to_thread(_pack, snapshot, keys, ready)
+    return _pack(snapshot, keys, ready)
+
+
+_MISSING = object()
 
 
 def _unpack(keys: list, payloads: list[Serialized]) -> tuple[dict[Key, Any], list]:

@@ -31,7 +31,7 @@ __all__ = [
     "PROTOCOL_VERSION", "Handshake", "HandshakeReply", "Heartbeat", "Error", "Batch",
     # cluster runtime
     "RegisterWorker", "WorkerRegistered", "WorkerStatus", "ComputeTask", "FreeData",
-    "CancelCompute", "StealRequest", "StealReply", "CloseWorkerRequest", "WorkerClosing",
+    "CancelCompute", "StealRequest", "StealReply", "CloseWorkerRequest", "WorkerClosing", "NannyReport",
     "TaskDone", "TaskFailed", "DependencyMissing", "ReplicasAdded", "ReplicasReleased",
     "RegisterClient", "ClientRegistered", "SubmitGraph", "ReleaseKeys", "CancelKeys",
     "DataPlaced", "KeyInMemory", "KeyErred", "KeyCancelled", "KeyLost", "Query", "QueryReply",
@@ -110,7 +110,8 @@ class RegisterWorker(Message):
     """First message of a worker on its scheduler connection.
 
     ``address`` is where peers and clients reach it (its identity at the scheduler);
-    ``name`` is a human label (``--name``).
+    ``name`` is a human label (``--name``). A worker restarted by its nanny lists in
+    ``keys`` (of ``nbytes`` bytes each) the results it found spilled on its disk.
     """
 
     address: str
@@ -120,6 +121,8 @@ class RegisterWorker(Message):
     resources: dict[str, float] = dataclasses.field(default_factory=dict)
     pid: int = 0
     local_directory: str = ""
+    keys: list[Key] = dataclasses.field(default_factory=list)
+    nbytes: list[int] = dataclasses.field(default_factory=list)
 
 
 @message("worker-registered")
@@ -131,11 +134,19 @@ class WorkerRegistered(Message):
 
 @message("worker-status")
 class WorkerStatus(Message):
-    """Periodic liveness and memory report of a worker."""
+    """Periodic liveness and memory report of a worker (also sent at once when it pauses,
+    unpauses or is about to be terminated for memory).
+
+    ``managed_bytes`` are its results in memory, ``spilled_bytes`` those on disk (as
+    measured in memory), ``process_bytes`` its RSS; ``memory_reason`` says why it is
+    paused or terminating ("" otherwise).
+    """
 
     managed_bytes: int = 0
     process_bytes: int = 0
     paused: bool = False
+    spilled_bytes: int = 0
+    memory_reason: str = ""
 
 
 @message("compute-task")
@@ -191,6 +202,25 @@ class CloseWorkerRequest(Message):
     """Scheduler -> worker: you are considered gone; shut down."""
 
     reason: str = ""
+
+
+@message("nanny-report")
+class NannyReport(Message):
+    """Nanny -> scheduler, on a connection of its own, answered by ``ack``.
+
+    ``event`` is "killing" (sent before the nanny kills its worker for memory, so the
+    scheduler can say why the worker left), "restarted" (``new_pid`` is the new worker
+    process) or "gave-up". ``name`` is the worker's name, ``reason`` "exit", "signal"
+    or "memory", and ``message`` says it in words.
+    """
+
+    name: str
+    event: str
+    reason: str
+    message: str
+    count: int = 0
+    old_pid: int = 0
+    new_pid: int = 0
 
 
 @message("worker-closing")

@@ -34,6 +34,9 @@ SKIPPED = object()
 
 #: Serialization work larger than this (bytes) runs off the event loop.
 OFFLOAD_BYTES = 4 * 2**20
+#: A gather asks one worker for at most this many bytes at a time, so a worker serving
+#: results it had spilled never has to hold more than that in memory for one reply.
+GATHER_BATCH_BYTES = 64 * 2**20
 
 
 class WorkerTraffic:
@@ -72,7 +75,7 @@ class WorkerTraffic:
             for key, state in todo.items():
                 if state.who_has:
                     groups.setdefault(state.who_has[0], []).append(key)
-            replies = await asyncio.gather(*(self._get_data(w, ks) for w, ks in groups.items()))
+            replies = await asyncio.gather(*(self._get_batches(w, ks, todo) for w, ks in groups.items()))
             for worker, (got, missing) in zip(groups, replies):
                 values.update(got)
                 for key in got:
@@ -100,6 +103,24 @@ class WorkerTraffic:
             for key, st in zip(names, states):
                 if st in ("erred", "forgotten", "released"):
                     raise FutureLostError(f"{key!r} is no longer on the cluster (state {st})")
+
+    async def _get_batches(self, worker: str, keys: list, states: dict) -> tuple[dict, list]:
+        """``_get_data`` in requests of at most ``GATHER_BATCH_BYTES``, one after another."""
+        got: dict = {}
+        missing: list = []
+        batch: list = []
+        size = 0
+        for i, key in enumerate(keys):
+            batch.append(key)
+            size += max(states[key].nbytes, 0)
+            if size >= GATHER_BATCH_BYTES or i == len(keys) - 1:
+                values, lost = await self._get_data(worker, batch)
+                got.update(values)
+                missing += lost
+                if not values and len(lost) == len(batch):  # unreachable, or it lost them all
+                    return got, missing + keys[i + 1 :]
+                batch, size = [], 0
+        return got, missing
 
     async def _get_data(self, worker: str, keys: list) -> tuple[dict, list]:
         try:

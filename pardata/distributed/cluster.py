@@ -4,8 +4,11 @@ With ``processes=True`` (the default) the scheduler and each worker are separate
 processes (``python -m scheduler``, ``python -m worker``), all started at once: the
 workers wait for the scheduler's address file, so start-up costs about one
 interpreter start, not N+1 in a row. Children exit by themselves if this process
-dies. With ``processes=False`` the servers run on the shared client loop thread of
-this process, which is fast to start and easy to inspect, at the price of the GIL.
+dies. Each worker runs under a nanny process (``nanny=False`` to run them bare) that
+restarts it if it dies or outgrows its ``memory_limit`` ("auto": the machine's or its
+cgroup's memory divided among the workers). With ``processes=False`` the servers
+run on the shared client loop thread of this process, which is fast to start and easy
+to inspect, at the price of the GIL.
 """
 
 from __future__ import annotations
@@ -60,18 +63,32 @@ def _memory_limit(value, n_workers: int) -> int:
     if value is None or value == 0 or value == "0":
         return 0
     if isinstance(value, str) and value.lower() == "auto":
-        import psutil
+        from pardata._system import system_memory
 
-        return int(psutil.virtual_memory().total // max(n_workers, 1))
+        return int(system_memory() // max(n_workers, 1))
     if isinstance(value, str):
         from pardata._units import parse_bytes
 
         return int(parse_bytes(value))
     if isinstance(value, float) and value <= 1:
-        import psutil
+        from pardata._system import system_memory
 
-        return int(psutil.virtual_memory().total * value)
+        return int(system_memory() * value)
     return int(value)
+
+
+def _worker_flags(options: dict) -> list[str]:
+    """Command-line flags of ``python -m worker`` for ``worker_options`` (processes only)."""
+    flags: list[str] = []
+    options = dict(options)
+    for name, value in (options.pop("memory_thresholds", None) or {}).items():
+        flags += [f"--memory-{name}", "false" if value in (None, False) else str(value)]
+    if options.get("max_spill") is not None:
+        flags += ["--max-spill", str(options.pop("max_spill"))]
+    options.pop("max_spill", None)
+    if options:
+        raise TypeError(f"worker_options not supported with processes=True: {', '.join(sorted(options))}")
+    return flags
 
 
 async def _query_once(address: str, name: str, timeout: float):
@@ -102,10 +119,15 @@ class LocalCluster:
         timeout: float = 60.0,
         scheduler_options: dict | None = None,
         worker_options: dict | None = None,
+        nanny: bool | None = None,
     ) -> None:
         self.n_workers, self.threads_per_worker = _sizing(n_workers, threads_per_worker, processes)
         self.memory_limit = _memory_limit(memory_limit, self.n_workers)
         self.processes = processes
+        self.nanny = processes if nanny is None else bool(nanny)
+        if self.nanny and not processes:
+            raise ValueError("nanny=True needs processes=True: a nanny restarts worker processes")
+        self._worker_flags = _worker_flags(worker_options or {}) if processes else []
         self.dashboard_address = dashboard_address  # the dashboard is a later issue
         self.timeout = timeout
         self.status = "starting"
@@ -162,6 +184,7 @@ class LocalCluster:
             "worker", "--scheduler-file", self._scheduler_file, "--name", name,
             "--nthreads", str(self.threads_per_worker), "--memory-limit", str(self.memory_limit),
             "--local-directory", self._dir, "--host", "127.0.0.1",
+            "--nanny" if self.nanny else "--no-nanny", *self._worker_flags,
         ])
 
     def _read_address(self) -> str:
@@ -204,7 +227,8 @@ class LocalCluster:
 
     @property
     def workers(self) -> list:
-        """Worker processes (``processes=True``) or in-process ``WorkerServer``s."""
+        """Worker processes (``processes=True``; their nannies, with ``nanny=True``) or
+        in-process ``WorkerServer``s."""
         if self._inprocess is not None:
             return list(self._inprocess.workers)
         return list(self.worker_processes)

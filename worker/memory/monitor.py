@@ -20,7 +20,6 @@ import asyncio
 import ctypes
 import inspect
 import logging
-import os
 import sys
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
@@ -28,6 +27,7 @@ from typing import Any, Callable
 import psutil
 
 from pardata import config
+from pardata._system import cgroup_memory_limit, system_memory
 from pardata._units import parse_bytes
 
 from .policy import MemoryDecision, MemoryPolicy, MemorySample, MemoryThresholds, format_size
@@ -45,38 +45,10 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-#: cgroup v1 writes a number near 2**63 for "no limit".
-_CGROUP_UNLIMITED = 1 << 60
-
 
 def process_rss(pid: int | None = None) -> int:
     """Resident set size of a process (default: this one), in bytes."""
     return psutil.Process(pid).memory_info().rss
-
-
-def cgroup_memory_limit(root: str = "/sys/fs/cgroup") -> int | None:
-    """The memory limit of this process's cgroup (v2, else v1), or None if unlimited."""
-    for path in (os.path.join(root, "memory.max"), os.path.join(root, "memory", "memory.limit_in_bytes")):
-        try:
-            with open(path) as f:
-                text = f.read().strip()
-        except OSError:
-            continue
-        if text == "max":
-            return None
-        try:
-            value = int(text)
-        except ValueError:
-            continue
-        return value if 0 < value < _CGROUP_UNLIMITED else None
-    return None
-
-
-def system_memory(cgroup_root: str = "/sys/fs/cgroup") -> int:
-    """The machine's memory, or its cgroup's limit if that is lower."""
-    total = psutil.virtual_memory().total
-    limit = cgroup_memory_limit(cgroup_root)
-    return min(total, limit) if limit else total
 
 
 def parse_memory_limit(value: Any, nworkers: int = 1, *, total: int | None = None) -> int | None:
@@ -151,6 +123,9 @@ class MemoryMonitor:
         self.buffer = buffer
         self.memory_limit = memory_limit
         self.policy = MemoryPolicy(thresholds or thresholds_from_config())
+        t = self.policy.thresholds
+        lowest = min((f for f in (t.spill, t.pause) if f is not None), default=None)
+        self._act_above = lowest * memory_limit if lowest is not None and memory_limit else float("inf")
         self.interval = interval
         self._rss = rss
         self._on_pause = on_pause
@@ -206,17 +181,43 @@ class MemoryMonitor:
             self._spilling = asyncio.ensure_future(self._spill(decision.spill))
         return decision
 
+    def spill_soon(self) -> None:
+        """Called after values are stored: spill and pause now if the policy says so,
+        rather than at the next tick (a fast task can store a lot in one tick). Cheap:
+        no RSS sample, the process memory is estimated as the managed bytes plus the last
+        unmanaged figure, so it may run after every store. Unpausing waits for a real
+        sample (the next tick, or the end of the spill)."""
+        b = self.buffer
+        if b is None or not self.memory_limit:
+            return
+        managed = b.memory_bytes
+        unmanaged = self._last.unmanaged if self._last is not None else 0
+        if managed <= b.target and managed + unmanaged <= self._act_above:
+            return
+        sample = MemorySample(managed, managed + unmanaged, self.memory_limit, b.spilled_bytes,
+                              b.spillable_bytes, self.paused)
+        decision = self.policy.decide(sample)
+        if decision.paused and not self.paused:
+            self.paused = True
+            self.decision = decision
+            logger.warning("worker %s", decision.reason)
+            self._call(self._on_pause, True)
+        if decision.spill > 0 and not self.spilling:
+            self._spilling = asyncio.ensure_future(self._spill(decision.spill))
+
     @property
     def spilling(self) -> bool:
         return self._spilling is not None and not self._spilling.done()
 
-    async def _spill(self, nbytes: int) -> None:
+    async def _spill(self, nbytes: int | None) -> None:
         try:
             await self.buffer.evict_async(nbytes)
             if self._trim:
                 await asyncio.to_thread(trim_memory)
+            if self.paused:  # unpause now if the spill was enough, not at the next tick
+                self.check()
         except Exception:
-            logger.exception("spilling %s failed", format_size(nbytes))
+            logger.exception("spilling %s failed", "down to the target" if nbytes is None else format_size(nbytes))
 
     def start(self) -> asyncio.Task:
         """Run ``tick()`` every ``interval`` seconds on the running loop until ``stop()``."""

@@ -225,21 +225,35 @@ class SpillBuffer(MutableMapping):
 
     # --- reads ----------------------------------------------------------------------
 
+    def peek(self, key: Hashable, default: Any = None) -> Any:
+        """The value of ``key`` if it is in memory now (a use, for the LRU order), else
+        ``default``: never reads the disk, so it is safe on an event loop."""
+        with self._lock:
+            found, value = self._from_memory(key)
+        return value if found else default
+
+    def _from_memory(self, key: Hashable) -> tuple[bool, Any]:
+        """(True, value) if ``key`` is in memory, making it the newest; lock held."""
+        if key in self._fast:
+            self._fast.move_to_end(key)
+            return True, self._fast[key]
+        if key in self._pinned:
+            return True, self._pinned[key]
+        if key in self._outgoing:  # read wins: keep it in memory, cancel the spill
+            out = self._outgoing.pop(key)
+            self._outgoing_bytes -= out.size
+            self._fast[key] = out.value
+            self._sizes[key] = out.size
+            self._fast_bytes += out.size
+            return True, out.value
+        return False, None
+
     def _get_or_start_load(self, key: Hashable) -> tuple[bool, Any, Any]:
         """(True, value, None) if in memory; else (False, None, a load future or None)."""
         with self._lock:
-            if key in self._fast:
-                self._fast.move_to_end(key)
-                return True, self._fast[key], None
-            if key in self._pinned:
-                return True, self._pinned[key], None
-            if key in self._outgoing:  # read wins: keep it in memory, cancel the spill
-                out = self._outgoing.pop(key)
-                self._outgoing_bytes -= out.size
-                self._fast[key] = out.value
-                self._sizes[key] = out.size
-                self._fast_bytes += out.size
-                return True, out.value, None
+            found, value = self._from_memory(key)
+            if found:
+                return True, value, None
             if key not in self._slow:
                 return False, None, None
             future = self._loading.get(key)
@@ -296,6 +310,21 @@ class SpillBuffer(MutableMapping):
                     self._loading.pop(key, None)
                 future.set_exception(exc)
         return await asyncio.shield(asyncio.wrap_future(future))
+
+    async def read_spilled_async(self, key: Hashable) -> tuple[Any, list] | None:
+        """``(header, frames)`` of ``key``'s spill file, read in the executor and left on
+        disk (a peer gets the bytes without this worker unpickling or holding the value);
+        None if ``key`` is not spilled (in memory, being written, or gone)."""
+        with self._lock:
+            entry = self._slow.get(key)
+        if entry is None:
+            return None
+        try:
+            _, header, frames = await asyncio.wrap_future(
+                self._get_executor().submit(spillfile.read_frames, entry.path))
+        except (FileNotFoundError, RuntimeError):  # loaded back or deleted meanwhile; closed
+            return None
+        return header, frames
 
     # --- eviction -------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from pardata.serialize import dumps, loads
 
-__all__ = ["Encoded", "SpillFileInfo", "encode", "write", "read", "read_info", "scan", "remove_all", "unlink", "SUFFIX"]
+__all__ = ["Encoded", "SpillFileInfo", "encode", "write", "read", "read_frames", "read_info", "scan", "remove_all", "unlink", "SUFFIX"]
 
 logger = logging.getLogger(__name__)
 
@@ -136,6 +136,13 @@ def _read_into(f: Any, view: memoryview) -> None:
 
 def read(path: str) -> tuple[Hashable, Any]:
     """Load ``(key, value)`` from a spill file."""
+    key, header, frames = read_frames(path)
+    return key, loads(header, frames)
+
+
+def read_frames(path: str) -> tuple[Hashable, Any, list]:
+    """``(key, serializer header, frames)`` of a spill file, without unpickling the value:
+    what ``pardata.serialize.loads`` takes, and what a peer asking for the value needs."""
     with open(path, "rb", buffering=0) as f:
         meta = _read_header(f)
         frames = []
@@ -143,7 +150,7 @@ def read(path: str) -> tuple[Hashable, Any]:
             buf = _buffer(n)
             _read_into(f, buf)
             frames.append(buf)
-    return meta["key"], loads(meta["serializer"], frames)
+    return meta["key"], meta["serializer"], frames
 
 
 def read_info(path: str) -> SpillFileInfo:
