@@ -187,3 +187,15 @@ def test_shuffle_index(frames):
     d, p = frames
     s = d.shuffle(npartitions=3)
     assert_eq(s, p)
+
+
+@pytest.mark.processes
+def test_shuffles_on_the_processes_scheduler(frames):
+    d, p = frames
+    right = pd.DataFrame({"k": range(3, 9), "v": range(6)})
+    assert_eq(d.merge(pdd.from_pandas(right, npartitions=2), on="k", broadcast=False,
+                      shuffle_method="disk"),
+              p.merge(right, on="k"), check_index=False, scheduler="processes")
+    assert_eq(d.set_index("i"), p.set_index("i").sort_index(kind="stable"), scheduler="processes")
+    assert_eq(d.groupby("k").apply(lambda g: g.f.sum()), p.groupby("k").apply(lambda g: g.f.sum()),
+              scheduler="processes")
