@@ -478,19 +478,33 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
 
     def _fill_slots(self) -> None:
         """Send queued root tasks, best priority first, into free worker slots that have
-        the memory for them (see `admission`)."""
+        the memory for them (see `admission`).
+
+        Neighbouring roots go to the same worker (a worker's free slots are filled in one
+        go), so the reductions over them stay local. When fewer roots are queued than
+        there are free slots, each worker (least loaded first) gets an even, contiguous
+        share, so idle workers are not left waiting while others hold two.
+        """
         workers = list(self._running) if self._queue_dirty else [ws for ws in self._freed if ws in self._running]
-        for ws in workers:
-            free = ws.slots - len(ws.processing)
-            while free > 0:
-                ts = self._peek_queue()
-                if ts is None:
-                    return
-                if not admission.admits(self, ws, ts):
-                    break
-                heapq.heappop(self._queue)
-                self._transition(ts, PROCESSING, worker=ws)
-                free -= 1
+        workers = [ws for ws in workers if ws.slots > len(ws.processing)]
+        if not workers:
+            return
+        workers.sort(key=lambda ws: len(ws.processing))
+        free_slots = sum(ws.slots - len(ws.processing) for ws in workers)
+        queued = self._counts[QUEUED]
+        shares = [math.ceil(queued / len(workers))] if queued < free_slots else []
+        for share in shares + [math.inf]:
+            for ws in workers:
+                free = min(ws.slots - len(ws.processing), share)
+                while free > 0:
+                    ts = self._peek_queue()
+                    if ts is None:
+                        return
+                    if not admission.admits(self, ws, ts):
+                        break
+                    heapq.heappop(self._queue)
+                    self._transition(ts, PROCESSING, worker=ws)
+                    free -= 1
         if len(self._queue) > 2 * self._counts[QUEUED] + 1024:
             self._queue = [e for e in self._queue if e[2].state == QUEUED and e[2].queue_token == e[1]]
             heapq.heapify(self._queue)
@@ -607,7 +621,10 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         for key, nbytes in ev.keys_nbytes.items():
             ts = self.tasks.get(key)
             if ts is None or ts.state != MEMORY:
-                self._free(ws, key)  # a copy of something nobody tracks
+                # A copy of something nobody tracks. But a late announcement of a copy the
+                # worker has since dropped must not cancel a fresh run of it there.
+                if ts is None or ts.processing_on is not ws:
+                    self._free(ws, key)
             elif ws not in ts.who_has:
                 ts.who_has[ws] = None
                 ws.has_what[ts] = None

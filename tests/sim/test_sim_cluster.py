@@ -137,12 +137,6 @@ def test_without_queuing_every_root_task_is_sent_at_once():
     assert sum(result.max_root_tasks.values()) == 150
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SchedulerState._fill_slots fills each worker's slots in turn (2 per 1-thread worker "
-    "at worker_saturation=1.1), so with fewer queued root tasks than slots some idle workers get "
-    "none and the rest wait for a Tick to steal them",
-)
 def test_queued_root_tasks_go_to_idle_workers_first():
     sim = Simulation(4, validate=True)
     sim.submit({f"x-{i}": ((), 1.0, 10) for i in range(4)}, [f"x-{i}" for i in range(4)])
@@ -220,12 +214,6 @@ def test_a_task_that_keeps_killing_its_workers_is_marked_failed():
     assert result.reports["fine"][1] == "memory"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="SchedulerState._on_keys_replicated answers a late KeysReplicated for a key that is "
-    "now processing on that same worker with FreeKeys, which drops the fresh assignment there; "
-    "the worker reports nothing and the scheduler waits for it forever",
-)
 def test_a_late_replica_announcement_does_not_cancel_a_fresh_assignment():
     # w1 fetches x from w0 for y; w0 dies after sending x, and its WorkerLeft overtakes
     # w1's KeysReplicated(x). The scheduler recomputes x on w1 (Execute); w1 had already
