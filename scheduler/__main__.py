@@ -28,9 +28,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=0, help="port to listen on (default 0: any free port)")
     p.add_argument(
         "--dashboard-address",
-        default=None,
-        help="accepted for compatibility; the dashboard is not served yet",
+        default="127.0.0.1:8787",
+        help="HOST:PORT or :PORT of the dashboard (default 127.0.0.1:8787, another free port if taken; "
+        "'none' turns it off)",
     )
+    p.add_argument("--no-dashboard", dest="dashboard_address", action="store_const", const=None,
+                   help="serve no dashboard")
     p.add_argument("--scheduler-file", default=None, help="write the address here as JSON")
     p.add_argument("--log-level", default="INFO")
     return p
@@ -56,10 +59,10 @@ async def watch_parent(parent: int, stop: asyncio.Event) -> None:
 async def _run(args: argparse.Namespace) -> None:
     host = args.host
     address = f"tcp://[{host}]:{args.port}" if ":" in host else f"tcp://{host}:{args.port}"
-    server = SchedulerServer(address)
+    server = SchedulerServer(address, dashboard_address=args.dashboard_address)
     await server.start()
     if args.scheduler_file:
-        write_scheduler_file(args.scheduler_file, server.address)
+        write_scheduler_file(args.scheduler_file, server.address, dashboard=server.dashboard_link)
     logging.getLogger("pardata.scheduler").info("pardata scheduler at %s", server.address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -78,8 +81,6 @@ async def _run(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    if args.dashboard_address:
-        logging.getLogger("pardata.scheduler").info("--dashboard-address: no dashboard is served yet")
     asyncio.run(_run(args))
     return 0
 

@@ -25,6 +25,8 @@ from pardata.comm import messages as m
 from pardata.comm.settings import batched_send_interval, limits_from_config
 
 from . import events as e
+from .dashboard import Dashboard
+from .metrics import ClusterMetrics, upstream_progress
 from .settings import state_from_config
 from .wire import WORKER_MESSAGES, client_event, command_message, graph_event, worker_event
 
@@ -52,6 +54,7 @@ class SchedulerServer:
         heartbeat_interval: float = 1.0,
         limits=None,
         authenticator=None,
+        dashboard_address: str | None = "127.0.0.1:0",
         **state_options,
     ) -> None:
         self.state = state_from_config(**state_options)
@@ -66,7 +69,9 @@ class SchedulerServer:
         self.clients: dict[str, BatchedSend] = {}
         self.restarts: dict[str, list] = {}  # worker name -> its nanny's restart reports
         self._killing: dict[int, str] = {}  # pid -> why its nanny is killing it
-        self.task_stream: deque = deque(maxlen=TASK_STREAM_LENGTH)
+        self.metrics = ClusterMetrics(TASK_STREAM_LENGTH)  # task stream, errors, worker reports
+        self.task_stream: deque = self.metrics.task_stream
+        self.dashboard = Dashboard(self, dashboard_address)
         self.started = time.time()
         self._requested_address = address
         self._interval = batched_send_interval()
@@ -82,6 +87,11 @@ class SchedulerServer:
             raise RuntimeError("the scheduler has not started")
         return self.listener.address
 
+    @property
+    def dashboard_link(self) -> str | None:
+        """The dashboard's status page, or None when it is not served."""
+        return self.dashboard.link
+
     async def start(self) -> "SchedulerServer":
         self._done = asyncio.Event()
         self.listener = await listen(
@@ -92,6 +102,7 @@ class SchedulerServer:
             authenticator=self.authenticator,
         )
         self._tick_task = asyncio.get_running_loop().create_task(self._tick_loop())
+        await self.dashboard.start()
         logger.info("scheduler %s listening at %s", self.id, self.address)
         return self
 
@@ -113,6 +124,7 @@ class SchedulerServer:
             await self.listener.stop()
         if self._tick_task is not None:
             await asyncio.gather(self._tick_task, return_exceptions=True)
+        await self.dashboard.stop()
         if self._done is not None:
             self._done.set()
         logger.info("scheduler %s closed", self.id)
@@ -229,7 +241,9 @@ class SchedulerServer:
                         if type(one) is m.TaskDone:
                             self.task_stream.append((one.key, address, one.start, one.stop, "done"))
                         elif type(one) is m.TaskFailed:
-                            self.task_stream.append((one.key, address, one.start, one.stop, "error"))
+                            self.metrics.task_failed(address, one)
+                    elif type(one) is m.WorkerMetrics:
+                        self.metrics.worker_metrics(address, one, now)
                     elif type(one) is m.WorkerClosing:
                         reason, graceful = one.reason or "worker closed", True
                     elif type(one) not in WORKER_MESSAGES:
@@ -378,8 +392,21 @@ class SchedulerServer:
             "tasks": dict(state.task_states_counts()),
             "n_tasks": len(state.tasks),
             "stale_messages": state.stale_messages,
+            "dashboard": self.dashboard.link,
         }
         return data, []
+
+    def _query_why(self, q):
+        return (self.dashboard.data.why(q.keys[0]) if q.keys else []), []
+
+    def _query_progress(self, q):
+        return upstream_progress(self.state, q.keys or ()), []
+
+    def _query_dashboard_workers(self, q):
+        return self.dashboard.data.workers(), []
+
+    def _query_task_stream_view(self, q):
+        return self.dashboard.data.stream_view(), []
 
     def _query_restart(self, q):
         """Cancel every client's keys (force): the cluster forgets all work and data."""

@@ -38,6 +38,7 @@ from . import instructions as ins
 from .executor import Failed, TaskRunner, pack_exception
 from .memory.monitor import MemoryMonitor, thresholds_from_config
 from .memory.spill import SpillBuffer
+from .metrics import WorkerDiagnostics
 from .nanny import RESTARTS_ENV
 from .state import WorkerState
 from .store import DataStore, ValueSpilled
@@ -72,6 +73,7 @@ class WorkerServer:
         spill_directory: str | None = None,
         recover_spilled: bool | None = None,
         memory_monitor_interval: float = 0.1,
+        http_address: str | None = "",
     ) -> None:
         self.scheduler_address = scheduler_address
         self.nthreads = nthreads
@@ -99,6 +101,8 @@ class WorkerServer:
         self.runner: TaskRunner | None = None
         self.pool = ConnectionPool(name=f"worker {name}", limits=self.limits, connect_timeout=connect_timeout())
         self._tasks: set[asyncio.Task] = set()
+        # /metrics and /health ("": a free port on this host; None: off), metric reports
+        self.diagnostics = WorkerDiagnostics(self, http_address)
         self._status = "created"
         self._done: asyncio.Event | None = None
 
@@ -156,6 +160,7 @@ class WorkerServer:
             self.monitor.start()
         self._spawn(self._read_scheduler(comm))
         self._spawn(self._heartbeats(reply.heartbeat_interval))
+        self._spawn(self.diagnostics.run(reply.heartbeat_interval))
         logger.info("worker %s (%s) connected to %s", self.address, self.name, self.scheduler_address)
         return self
 
@@ -417,6 +422,7 @@ class WorkerServer:
         self.handle(*events)
 
     async def _fetch(self, peer: str, keys: tuple) -> None:
+        started = time.time()
         try:
             values, nbytes = await fetch_from_peer(self.pool, peer, keys)
         except (CommError, OSError) as exc:
@@ -425,6 +431,7 @@ class WorkerServer:
             return
         for key, value in values.items():
             self.store.put(key, value, nbytes[key])
+        self.diagnostics.transfer_in(keys, started, sum(nbytes.values()))
         if self.monitor is not None:
             self.monitor.spill_soon()
         self.handle(ev.FetchCompleted(peer, nbytes, now=time.monotonic()))
@@ -437,6 +444,7 @@ class WorkerServer:
             t = type(msg)
             if t is m.GetData:
                 reply = await data_reply(self.store, list(msg.keys))
+                self.diagnostics.transfer_out(reply)
             elif t is m.PutData:
                 reply = await self._put_data(msg)
             elif t is m.RunFunction:

@@ -36,6 +36,7 @@ __all__ = [
     "RegisterClient", "ClientRegistered", "SubmitGraph", "ReleaseKeys", "CancelKeys",
     "DataPlaced", "KeyInMemory", "KeyErred", "KeyCancelled", "KeyLost", "Query", "QueryReply",
     "GetData", "DataReply", "PutData", "Ack", "RunFunction", "FunctionResult",
+    "WorkerMetrics",
 ]
 
 #: Bumped on any incompatible change to framing or to an existing message.
@@ -147,6 +148,20 @@ class WorkerStatus(Message):
     paused: bool = False
     spilled_bytes: int = 0
     memory_reason: str = ""
+
+
+@message("worker-metrics")
+class WorkerMetrics(Message):
+    """Worker -> scheduler, about once a second: figures for people (dashboard, ``/metrics``).
+
+    ``values`` are named numbers (CPU percent, network bytes per second and totals,
+    event-loop latency, the port of its HTTP endpoint); ``activity`` lists its transfers
+    and spills since the previous report as ``(kind, key, start, stop, nbytes)`` with
+    wall-clock times, for the task stream. Nothing here steers scheduling.
+    """
+
+    values: dict[str, float] = dataclasses.field(default_factory=dict)
+    activity: list[tuple[str, Key, float, float, int]] = dataclasses.field(default_factory=list)
 
 
 @message("compute-task")

@@ -9,7 +9,8 @@ Modules: ``client`` (the blocking ``Client``), ``_core`` (the async client it
 wraps: scheduler stream, reference counts, submissions), ``_data`` (gather, scatter
 and ``run``, straight to workers), ``future`` (``Future``, ``wait``,
 ``as_completed``), ``_graph`` (calls and graphs into messages), ``cluster``
-(``LocalCluster``), ``_loop`` (the background event loop thread), ``errors``.
+(``LocalCluster``), ``_loop`` (the background event loop thread), ``errors``,
+``progress``, ``report`` (``performance_report``) and ``explain`` (``Client.why``).
 """
 
 from .client import Client, default_client
@@ -23,6 +24,8 @@ from .errors import (
     TaskError,
 )
 from .future import Future, as_completed, wait
+from .progress import progress
+from .report import performance_report
 
 __all__ = [
     "Client",
@@ -36,5 +39,7 @@ __all__ = [
     "TaskError",
     "as_completed",
     "default_client",
+    "performance_report",
+    "progress",
     "wait",
 ]

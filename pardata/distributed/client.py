@@ -113,6 +113,8 @@ class Client:
                 self.cluster.close()
             raise
         self.status = "running"
+        if self._owns_cluster and self.dashboard_link:
+            print(f"pardata dashboard: {self.dashboard_link}")
         if set_as_default:
             with _clients_lock:
                 _clients.append(weakref.ref(self))
@@ -221,8 +223,18 @@ class Client:
 
     @property
     def dashboard_link(self) -> str | None:
-        """None until the scheduler serves a dashboard."""
-        return None
+        """The URL of the scheduler's dashboard (its status page), or None if it serves none."""
+        if "_dashboard_link" not in self.__dict__:
+            self._dashboard_link = self.scheduler_info().get("dashboard")
+        return self._dashboard_link
+
+    def why(self, key, timeout: float | None = None):
+        """Why ``key`` (or a Future) is not done, as a chain of causes: what it waits for,
+        where that is, and why that is stuck (say, an input on a paused worker whose
+        memory is mostly unmanaged). Printing it reads top-down."""
+        from .explain import why
+
+        return self._run(why(self._core, key), timeout=timeout)
 
     # --- collections ---------------------------------------------------------------------
 

@@ -114,7 +114,7 @@ class LocalCluster:
         threads_per_worker: int | None = None,
         memory_limit="auto",
         processes: bool = True,
-        dashboard_address=None,
+        dashboard_address=":8787",
         *,
         timeout: float = 60.0,
         scheduler_options: dict | None = None,
@@ -128,7 +128,7 @@ class LocalCluster:
         if self.nanny and not processes:
             raise ValueError("nanny=True needs processes=True: a nanny restarts worker processes")
         self._worker_flags = _worker_flags(worker_options or {}) if processes else []
-        self.dashboard_address = dashboard_address  # the dashboard is a later issue
+        self.dashboard_address = dashboard_address  # None: no dashboard; a taken port falls back to a free one
         self.timeout = timeout
         self.status = "starting"
         self.scheduler_process: subprocess.Popen | None = None
@@ -145,7 +145,8 @@ class LocalCluster:
 
                 cluster = InProcessCluster(
                     self.n_workers, self.threads_per_worker, self.memory_limit,
-                    scheduler_options=scheduler_options, worker_options=worker_options,
+                    scheduler_options={"dashboard_address": dashboard_address, **(scheduler_options or {})},
+                    worker_options=worker_options,
                 )
                 self._inprocess = self._runner.run(cluster.start(), timeout)
                 self.scheduler_address = cluster.scheduler_address
@@ -173,7 +174,8 @@ class LocalCluster:
     def _start_processes(self) -> None:
         self._scheduler_file = os.path.join(self._dir, "scheduler.json")
         self.scheduler_process = self._spawn(["scheduler", "--host", "127.0.0.1", "--port", "0",
-                                              "--scheduler-file", self._scheduler_file])
+                                              "--scheduler-file", self._scheduler_file,
+                                              "--dashboard-address", str(self.dashboard_address or "none")])
         for i in range(self.n_workers):
             self.worker_processes.append(self._start_worker(str(i)))
         self.scheduler_address = self._read_address()
@@ -240,7 +242,14 @@ class LocalCluster:
 
     @property
     def dashboard_link(self) -> str | None:
-        return None
+        """The URL of the scheduler's dashboard, or None when it serves none."""
+        if self._inprocess is not None:
+            return self._inprocess.scheduler.dashboard_link
+        try:
+            with open(self._scheduler_file) as f:
+                return json.load(f).get("dashboard")
+        except (AttributeError, OSError, ValueError):
+            return None
 
     def close(self) -> None:
         if self.status == "closed":

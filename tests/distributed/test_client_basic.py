@@ -162,7 +162,7 @@ def test_introspection(client):
     assert client.run(lambda: 7) == {w: 7 for w in nthreads}
     stream = client.get_task_stream()
     assert any(r["key"] == f.key and r["stop"] >= r["start"] for r in stream)
-    assert client.dashboard_link is None
+    assert client.dashboard_link.startswith("http://") and client.dashboard_link.endswith("/status")
 
 
 def test_restart_cancels_everything(client):
