@@ -11,11 +11,22 @@ build the expression untimed, and the timed part is the compute, random generati
 included. Answers are checked statistically (the two libraries' streams differ).
 Target (issue 5): pardata <= 0.8x Dask's wall time.
 
+Rows: ``threads`` (each library's local threaded scheduler) and ``cluster``: a
+``LocalCluster(n_workers=2, threads_per_worker=1)`` of each library (worker processes, no
+dashboard) started untimed and kept for the repeats of one workload, so *cold* is a fresh
+cluster's first run. The whole graph runs on the workers and only the final result comes
+back (``client.compute(expr, sync=True)``). Each cluster run draws from a new seed, so no
+run can be answered from results a previous one left on the workers. ``--size N`` makes
+every workload smaller (n = N) when the full size takes too long.
+
 ``python -m benchmarks.array_bench --numpy [--size N]`` times the same work in plain
 NumPy on one thread (BLAS limited to one thread), for the "NumPy per core" comparison.
 """
 from __future__ import annotations
 
+import atexit
+import dataclasses
+import itertools
 import math
 import os
 import subprocess
@@ -27,6 +38,9 @@ import numpy as np
 from benchmarks.registry import Benchmark, register
 
 SEED = 1234
+CLUSTER = "cluster"
+N_WORKERS = 2
+THREADS_PER_WORKER = 1
 
 
 def _array_module(lib):
@@ -37,8 +51,42 @@ def _array_module(lib):
     return array
 
 
-def _x(lib, n):
-    return _array_module(lib).random.default_rng(SEED).random((n, n), chunks=n // 10)
+def _x(lib, n, seed=SEED):
+    return _array_module(lib).random.default_rng(seed).random((n, n), chunks=n // 10)
+
+
+# ----------------------------------------------------------------------------- clusters
+
+_clients: dict = {}  # library name -> (cluster, client)
+_seeds = itertools.count(SEED + 1)
+
+
+def _client(lib):
+    """``lib``'s client of a 2-worker LocalCluster, started on first use."""
+    if lib.name not in _clients:
+        if lib.name == "pardata":
+            from pardata.distributed import Client, LocalCluster
+
+            cluster = LocalCluster(n_workers=N_WORKERS, threads_per_worker=THREADS_PER_WORKER,
+                                   dashboard_address=None)
+        else:
+            from distributed import Client, LocalCluster
+
+            cluster = LocalCluster(n_workers=N_WORKERS, threads_per_worker=THREADS_PER_WORKER,
+                                   dashboard_address=None)
+        _clients[lib.name] = (cluster, Client(cluster, set_as_default=False))
+    return _clients[lib.name][1]
+
+
+@atexit.register
+def close_clusters() -> None:
+    """Close the clusters the benchmarks started (after each workload's cluster row)."""
+    while _clients:
+        _, (cluster, client) = _clients.popitem()
+        try:
+            client.close()
+        finally:
+            cluster.close()
 
 
 def _near(value, target, tol):
@@ -78,12 +126,27 @@ _LAST_SIZE: dict = {}  # setup() records n for the answer check of the same run
 
 
 def _setup(name):
-    def setup(lib, size):
+    def setup(lib, size, scheduler=None):
         _LAST_SIZE[name] = size
-        expr = WORKLOADS[name][1](_array_module(lib), _x(lib, size), size)
-        return lambda scheduler: lib.compute(expr, scheduler=scheduler)[0]
+        seed = next(_seeds) if scheduler == CLUSTER else SEED
+        expr = WORKLOADS[name][1](_array_module(lib), _x(lib, size, seed), size)
+        if scheduler == CLUSTER:
+            _client(lib)  # started here, untimed
+
+        def run(scheduler):
+            if scheduler == CLUSTER:
+                return _client(lib).compute(expr, sync=True)
+            return lib.compute(expr, scheduler=scheduler)[0]
+
+        return run
 
     return setup
+
+
+# A harness that passes the row to ``setup`` (and tears rows down) starts each cluster
+# untimed; an older one starts it inside the first cluster run.
+_ROWS = {"schedulers": ("threads", CLUSTER), "setup_per_scheduler": True, "teardown": close_clusters}
+_ROWS = {k: v for k, v in _ROWS.items() if k in {f.name for f in dataclasses.fields(Benchmark)}}
 
 
 def _answer(name):
@@ -103,6 +166,7 @@ for _name, (_text, _build, _check) in WORKLOADS.items():
         tasks=lambda n: 100,
         target=0.8,
         default_size=20_000,
+        **_ROWS,
     ))
 
 

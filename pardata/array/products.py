@@ -1,9 +1,17 @@
 """``tensordot``, ``dot``, ``matmul``, ``outer``, ``einsum``-free products by blocks.
 
-Each output block is one task that sums the products of the block pairs along the
-contracted axes, accumulating in place (one output-sized buffer per task). When there
-are more than ``SPLIT`` block pairs, the pairs are grouped and the partial sums added
-in a tree, so no task holds more than ``SPLIT`` pairs of input blocks at once.
+Contracting one axis split into several blocks (the common case: ``x @ y``) makes one
+task per block *pair*, ``a[i, k] @ b[k, j]``, and adds the products over ``k`` in a
+tree reduction (``PRODUCT_SPLIT`` per node). Each input block can then be freed right
+after its one product, instead of a task holding a whole row of ``a`` and column of
+``b`` at once; with one output block along ``j`` (a tall-and-skinny ``b``), a block of
+``a`` is multiplied inside the task that makes it and never stored at all. 2-D pairs go
+straight to BLAS. An operand whose blocks are read by several products is first made
+contiguous, once per block (e.g. the blocks of ``x[:, :k]``: BLAS runs faster on them,
+and the views no longer keep the whole blocks of ``x`` alive).
+
+Several contracted axes keep one task per output block that sums the products of all
+its block pairs, accumulating in place.
 """
 from __future__ import annotations
 
@@ -16,7 +24,8 @@ from pardata.array.core import Array
 from pardata.array.creation import asarray
 from pardata.core.tokenize import tokenize
 
-SPLIT = 16
+# Products added per node of the tree over a contracted axis.
+PRODUCT_SPLIT = 4
 
 
 def _flatten(nested, depth):
@@ -67,35 +76,58 @@ def tensordot(a, b, axes=2) -> Array:
     contracted_b = [b_ind[j] for j in sorted(b_axes)]
     perm = tuple(contracted_b.index(c) for c in contracted_a)
     dtype = np.result_type(a.dtype, b.dtype)
-    # Every pair of contracted blocks within one task; see SPLIT for big contractions.
-    n_pairs = int(np.prod([a.numblocks[i] for i in a_axes])) if a_axes else 1
-    if n_pairs > SPLIT and len(a_axes) == 1:
-        return _split_tensordot(a, b, a_axes[0], b_axes[0])
+    if len(a_axes) == 1 and a.numblocks[a_axes[0]] > 1:
+        return _pairwise_tensordot(a, b, a_ind, b_ind, out_ind, a_axes[0], b_axes[0], dtype)
     return blockwise(_tensordot_sum, out_ind, a, a_ind, b, b_ind, dtype=dtype,
                      a_axes=a_axes, b_axes=b_axes, perm=perm, depth=len(a_axes),
                      name=f"tensordot-{tokenize(a.name, b.name, a_axes, b_axes)}")
 
 
-def _split_tensordot(a, b, ia, ib):
-    """Contract one axis in groups of ``SPLIT`` blocks, then add the partials in a tree."""
-    from pardata.array.reductions import sum as _sum
-    nb = a.numblocks[ia]
-    group_sizes = []
-    chunks = a.chunks[ia]
-    for g in range(0, nb, SPLIT):
-        group_sizes.append(sum(chunks[g:g + SPLIT]))
-    parts = []
-    start = 0
-    for size in group_sizes:
-        sl_a = [slice(None)] * a.ndim
-        sl_a[ia] = slice(start, start + size)
-        sl_b = [slice(None)] * b.ndim
-        sl_b[ib] = slice(start, start + size)
-        parts.append(tensordot(a[tuple(sl_a)], b[tuple(sl_b)], axes=((ia,), (ib,))))
-        start += size
-    from pardata.array.routines import stack
+def _pair_product(a, b, a_axis, b_axis):
+    """``a`` times ``b`` over one axis, with a new leading axis of length 1."""
+    if a.ndim == 2 and b.ndim == 2 and a_axis == 1 and b_axis == 0:
+        out = np.dot(a, b)
+    else:
+        out = np.tensordot(a, b, axes=((a_axis,), (b_axis,)))
+    return out[np.newaxis]
 
-    return _sum(stack(parts, axis=0), axis=0, split_every=SPLIT)
+
+def _keep(block, axes):
+    return block
+
+
+def _add_parts(parts):
+    out = parts[0] + parts[1] if len(parts) > 1 else parts[0]
+    for p in parts[2:]:
+        out += p  # ``out`` is fresh: adding in place is safe
+    return out
+
+
+def _same(result, axes):
+    return result
+
+
+def _compact(block):
+    """``block``, copied if it is a strided view (neither C- nor Fortran-contiguous)."""
+    flags = block.flags
+    return block if flags.c_contiguous or flags.f_contiguous else np.ascontiguousarray(block)
+
+
+def _pairwise_tensordot(a, b, a_ind, b_ind, out_ind, ia, ib, dtype) -> Array:
+    """Products of block pairs along the one contracted axis, added in a tree."""
+    from pardata.array.reductions import reduction
+
+    k = a_ind[ia]
+    # Operands read by several products: one contiguous copy per block, not one per read.
+    if any(n > 1 for i, n in enumerate(b.numblocks) if i != ib):
+        a = a.map_blocks(_compact, dtype=a.dtype)
+    if any(n > 1 for i, n in enumerate(a.numblocks) if i != ia):
+        b = b.map_blocks(_compact, dtype=b.dtype)
+    token = tokenize(a.name, b.name, ia, ib)
+    products = blockwise(_pair_product, [k, *out_ind], a, a_ind, b, b_ind, dtype=dtype,
+                         adjust_chunks={k: 1}, a_axis=ia, b_axis=ib, name=f"tensordot-pair-{token}")
+    return reduction(products, _keep, _add_parts, _same, axis=0, dtype=dtype,
+                     split_every=PRODUCT_SPLIT, name="tensordot")
 
 
 def dot(a, b) -> Array:

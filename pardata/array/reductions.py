@@ -147,7 +147,13 @@ def _ufunc_chunk(npfunc, empty_none, dtype, block, axes):
 
 
 def _ufunc_combine(ufunc, parts):
-    return functools.reduce(ufunc, parts)
+    out = ufunc(parts[0], parts[1]) if len(parts) > 1 else parts[0]
+    for p in parts[2:]:
+        if type(out) is np.ndarray and type(p) is np.ndarray and out.shape == p.shape and out.dtype == p.dtype:
+            ufunc(out, p, out=out)  # ``out`` is this call's own array
+        else:
+            out = ufunc(out, p)
+    return out
 
 
 def _ufunc_finalize(what, warn_nan, result, axes):

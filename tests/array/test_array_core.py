@@ -126,6 +126,27 @@ def test_operators_and_dtypes():
         hash(x)
 
 
+@pytest.mark.parametrize("shape,chunks", [((600, 600), 300), ((530, 530), (300, 230))])
+def test_operands_of_opposite_layouts_are_evaluated_in_tiles(shape, chunks):
+    from pardata.array.blockwise import TILE, _elementwise
+
+    rng = np.random.default_rng(3)
+    a = rng.random(shape)
+    i = rng.integers(0, 100, shape)
+    x, y = pa.from_array(a, chunks=chunks), pa.from_array(i, chunks=chunks)
+    for out, want in [(x + x.T, a + a.T), (x.T - 2 * x, a.T - 2 * a), (x < x.T, a < a.T),
+                      (np.maximum(x.T, x), np.maximum(a.T, a)), (y.T // (y + 1), i.T // (i + 1)),
+                      ((x + x.T).mean(axis=0), (a + a.T).mean(axis=0))]:
+        assert_eq(out, want)
+    b = a[:300, :257]
+    c = np.asfortranarray(a[:300, :257].T.T + 1)
+    got = _elementwise(np.subtract, b, c)
+    assert b.shape[0] % TILE and b.shape[1] % TILE  # ragged edge tiles
+    np.testing.assert_array_equal(got, b - c)
+    assert got.flags.c_contiguous and got.dtype == np.float64
+    np.testing.assert_array_equal(_elementwise(np.add, b, np.float32(1.5)), b + np.float32(1.5))
+
+
 def test_broadcasting_aligns_different_chunks():
     a = np.arange(30.0).reshape(5, 6)
     b = np.arange(6.0)

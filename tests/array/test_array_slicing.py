@@ -45,7 +45,13 @@ def basic_indices(draw):
 @given(chunks=chunkings(), index=basic_indices())
 def test_basic_indexing_matches_numpy(chunks, index):
     x = pa.from_array(DATA, chunks=chunks)
-    assert_eq(x[index], DATA[index])
+    try:
+        want = DATA[index]
+    except IndexError:  # e.g. an int meant for axis 0 lands on a shorter one after ``...``
+        with pytest.raises(IndexError):
+            x[index]
+        return
+    assert_eq(x[index], want)
 
 
 @st.composite

@@ -115,6 +115,56 @@ def test_tree_sum_holds_logarithmic_results_on_one_thread(n):
     assert run.peak_results <= depth + 2, (run.peak_results, depth)
 
 
+def peak_held(g, prio, keys, counted):
+    """Most ``counted`` results alive at once when ``g`` runs on one thread in ``prio`` order."""
+    left = {k: (k in keys) for k in g}
+    for node in g.values():
+        for d in node.dependencies:
+            left[d] += 1
+    held, peak = set(), 0
+    for key in sorted(g, key=prio.__getitem__):
+        held.add(key)
+        peak = max(peak, sum(map(counted, held)))
+        for d in (*g[key].dependencies, key):
+            left[d] -= d != key
+            if not left[d]:
+                held.discard(d)
+    return peak
+
+
+def transpose_pairs(n):
+    """``(x + x.T).sum(axis=0)`` by blocks: column ``j`` reads ``x[i, j]`` and ``x[j, i]``."""
+    g = {("x", i, j): Task(("x", i, j), int, i * n + j) for i in range(n) for j in range(n)}
+    for i in range(n):
+        for j in range(n):
+            g[("c", i, j)] = Task(("c", i, j), operator.add, Ref(("x", i, j)), Ref(("x", j, i)))
+    for j in range(n):
+        g[("s", j)] = Task(("s", j), sum, [Ref(("c", i, j)) for i in range(n)])
+    return g, [("s", j) for j in range(n)]
+
+
+@pytest.mark.parametrize("n", [4, 10, 30])
+def test_order_frees_blocks_shared_with_a_later_branch(n):
+    # Post-order alone walks column by column and holds about n**2 / 2 blocks of x.
+    g, keys = transpose_pairs(n)
+    prio = order(g)
+    assert peak_held(g, prio, set(keys), lambda k: k[0] == "x") <= 2
+    assert prio[("c", 0, 1)] < prio[("x", 2, 0)]  # both readers of x[0, 1], x[1, 0] run at once
+    run = execute(g, keys, "sync")
+    assert [run.results[k] for k in keys] == [sum(i * n + j + j * n + i for i in range(n)) for j in range(n)]
+
+
+def test_order_leaves_a_fan_out_in_post_order():
+    # Running every reader of ``a`` as soon as ``a`` exists would hold all their results.
+    g = {"a": Task("a", int, 1)}
+    for i in range(4):
+        g[("b", i)] = Task(("b", i), operator.neg, Ref("a"))
+        g[("d", i)] = Task(("d", i), operator.neg, Ref(("b", i)))
+    prio = order(g)
+    ranked = sorted(g, key=prio.__getitem__)
+    assert ranked == ["a", ("b", 0), ("d", 0), ("b", 1), ("d", 1), ("b", 2), ("d", 2), ("b", 3), ("d", 3)]
+
+
 dags = st.builds(random_dag, n=st.integers(1, 60), max_deps=st.integers(0, 4),
                  seed=st.integers(0, 10**6), nested=st.booleans())
 
