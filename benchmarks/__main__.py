@@ -15,8 +15,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--list", action="store_true", help="list the benchmarks and exit")
     parser.add_argument("--size", type=int, help="problem size (default: per benchmark)")
     parser.add_argument("--repeat", type=int, default=5, help="runs per library (default 5)")
-    parser.add_argument("--schedulers", default="sync,threads",
-                        help="comma-separated local schedulers (default sync,threads)")
+    parser.add_argument("--schedulers", default=None,
+                        help="comma-separated schedulers or cluster configurations "
+                             "(default: the benchmark's own, else sync,threads)")
     parser.add_argument("--only", choices=LIBRARY_NAMES,
                         help="run one library alone (no Dask needed with --only pardata)")
     parser.add_argument("--no-save", action="store_true", help=f"do not write JSON to {RESULTS_DIR}")
@@ -41,7 +42,7 @@ def main(argv=None) -> int:
         print("--repeat must be at least 1", file=sys.stderr)
         return 2
     libraries = (args.only,) if args.only else LIBRARY_NAMES
-    schedulers = [s for s in args.schedulers.split(",") if s]
+    schedulers = [s for s in args.schedulers.split(",") if s] if args.schedulers else None
     for name in args.names:
         result = run_benchmark(benches[name], args.size, args.repeat, schedulers, libraries)
         print(format_table(result))

@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from benchmarks.libraries import LIBRARY_NAMES, Library, load_library
 from benchmarks.registry import Benchmark
@@ -45,7 +46,7 @@ class Timings:
 
 def time_once(bench: Benchmark, lib: Library, size: int, scheduler: str | None) -> float:
     """Prepare, time one run, and check its answer; return the wall time."""
-    run = bench.setup(lib, size)
+    run = bench.setup(lib, size, scheduler) if bench.setup_per_scheduler else bench.setup(lib, size)
     gc.collect()
     start = time.perf_counter()
     raw = run(scheduler)
@@ -58,23 +59,33 @@ def time_once(bench: Benchmark, lib: Library, size: int, scheduler: str | None) 
 
 
 def run_benchmark(bench: Benchmark, size: int | None = None, repeat: int = 5,
-                  schedulers=("sync", "threads"), libraries=LIBRARY_NAMES) -> dict:
-    """Time ``bench`` on each library and scheduler; return a JSON-ready result."""
+                  schedulers=None, libraries=LIBRARY_NAMES) -> dict:
+    """Time ``bench`` on each library and scheduler; return a JSON-ready result.
+
+    ``schedulers`` default to the benchmark's own (else sync and threads).
+    """
     size = bench.default_size if size is None else size
+    if schedulers is None:
+        schedulers = bench.schedulers or ("sync", "threads")
     libs = [load_library(name) for name in libraries]
     rows = []
     for scheduler in (schedulers if bench.uses_scheduler else [None]):
         timings = {lib.name: Timings() for lib in libs}
-        for i in range(repeat):
-            for lib in (libs if i % 2 == 0 else libs[::-1]):
-                timings[lib.name].seconds.append(time_once(bench, lib, size, scheduler))
+        try:
+            for i in range(repeat):
+                for lib in (libs if i % 2 == 0 else libs[::-1]):
+                    timings[lib.name].seconds.append(time_once(bench, lib, size, scheduler))
+        finally:
+            if bench.teardown is not None:
+                bench.teardown()
         row = {"scheduler": scheduler}
         for name, t in timings.items():
             row[name] = {"seconds": t.seconds, "cold": t.cold, "warm": t.warm}
         if "pardata" in timings and "dask" in timings:
             row["ratio_cold"] = timings["pardata"].cold / timings["dask"].cold
             row["ratio_warm"] = timings["pardata"].warm / timings["dask"].warm
-            row["target_met"] = row["ratio_warm"] <= bench.target
+            row["target"] = bench.target_for(scheduler)
+            row["target_met"] = row["ratio_warm"] <= row["target"]
         rows.append(row)
     return {
         "benchmark": bench.name,
@@ -82,7 +93,8 @@ def run_benchmark(bench: Benchmark, size: int | None = None, repeat: int = 5,
         "size": size,
         "tasks": bench.tasks(size),
         "repeat": repeat,
-        "target": bench.target,
+        "target": dict(bench.target) if isinstance(bench.target, Mapping) else bench.target,
+        "show_rate": bench.show_rate,
         "libraries": {lib.name: lib.version for lib in libs},
         "machine": machine_info(),
         "rows": rows,
@@ -135,19 +147,28 @@ def format_table(result: dict) -> str:
     """A plain-text table of one ``run_benchmark`` result."""
     names = list(result["libraries"])
     both = "ratio_warm" in result["rows"][0]
+    per_row = isinstance(result["target"], dict)
+    rate = result.get("show_rate", False)
     header = ["scheduler"]
     for name in names:
         header += [f"{name} cold", f"{name} warm"]
+        if rate:
+            header += [f"{name} tasks/s"]
     if both:
-        header += ["ratio cold", "ratio warm", f"target <={result['target']:.2f}x (warm)"]
+        target = "target (warm)" if per_row else f"target <={result['target']:.2f}x (warm)"
+        header += ["ratio cold", "ratio warm", target]
     lines = [header]
     for row in result["rows"]:
         line = [row["scheduler"] or "-"]
         for name in names:
             line += [format_seconds(row[name]["cold"]), format_seconds(row[name]["warm"])]
+            if rate:
+                line += [f"{result['tasks'] / row[name]['warm']:,.0f}"]
         if both:
-            line += [f"{row['ratio_cold']:.3f}x", f"{row['ratio_warm']:.3f}x",
-                     "met" if row["target_met"] else "MISSED"]
+            verdict = "met" if row["target_met"] else "MISSED"
+            if per_row:
+                verdict = f"<={row['target']:.2f}x {verdict}"
+            line += [f"{row['ratio_cold']:.3f}x", f"{row['ratio_warm']:.3f}x", verdict]
         lines.append(line)
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     title = (f"{result['benchmark']}: {result['description']}\n"
