@@ -1,11 +1,15 @@
 """Coalescing many small messages to one peer into few ``Batch`` writes.
 
 A scheduler sends thousands of tiny messages per second to each worker; one
-write per message would spend most of its time in syscalls and headers.
-``BatchedSend.send`` only appends to a buffer; a background task writes
-whatever accumulated during ``interval`` as one ``Batch``. While a write is in
-flight new messages keep accumulating, so a slow peer gets bigger batches
-rather than a longer queue of writes.
+write per message would spend most of its time in syscalls, headers and in
+waking the peer up. ``BatchedSend.send`` only appends to a buffer; a
+background task writes what accumulated as one ``Batch``, at most one write
+per ``interval``. A message to a stream idle for longer than that goes out at
+the end of the current event-loop iteration (with everything else queued in
+that iteration), so sparse traffic (one task, one result) pays no timer; only
+a busy stream waits, and a busy stream's messages share a write. While a write
+is in flight new messages keep accumulating, so a slow peer gets bigger
+batches rather than a longer queue of writes.
 """
 
 from __future__ import annotations
@@ -30,14 +34,16 @@ class BatchedSend:
     ``send`` never blocks and never fails for a live comm; after the comm
     broke, ``send`` raises ``CommClosedError`` and unsent messages are dropped
     (the peer is gone, so is their meaning). ``close`` flushes, then closes.
+    ``interval=0`` writes once per event-loop iteration that queued something.
     """
 
-    def __init__(self, interval: float = 0.002, max_batch: int = 5000) -> None:
+    def __init__(self, interval: float = 0.001, max_batch: int = 5000) -> None:
         self.interval = interval
         self.max_batch = max_batch
         self.comm: Comm | None = None
         self.batches_sent = 0
         self.messages_sent = 0
+        self._last_write = -float("inf")  # loop time the last write started
         self._buffer: list[Message] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
@@ -64,15 +70,20 @@ class BatchedSend:
 
     async def _run(self) -> None:
         assert self.comm is not None
+        loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
             if not self._closing:
-                await asyncio.sleep(self.interval)  # let more messages arrive
+                # Let the rest of this loop iteration queue its messages too, and keep
+                # a busy stream to one write per interval.
+                wait = self._last_write + self.interval - loop.time()
+                await asyncio.sleep(wait if wait > 0 else 0)
             self._wake.clear()
             batch, self._buffer = self._buffer[: self.max_batch], self._buffer[self.max_batch :]
             if self._buffer:
                 self._wake.set()
             if batch:
+                self._last_write = loop.time()
                 self._writing = True
                 try:
                     await self.comm.write(batch[0] if len(batch) == 1 else Batch(messages=batch))

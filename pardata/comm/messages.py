@@ -40,7 +40,7 @@ __all__ = [
 ]
 
 #: Bumped on any incompatible change to framing or to an existing message.
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 
 
 @message("handshake")

@@ -14,6 +14,12 @@ Supported field types: ``int``, ``float`` (ints accepted), ``str``, ``bool``,
 payload, never unpickled here), a ``Message`` subclass or ``Message`` itself
 (any registered message; messages nest one level only, so a hostile peer
 cannot make decoding recurse), and ``Any`` (plain msgpack data, depth-limited).
+
+A list of messages (``Batch``) travels in columns: each run of consecutive
+messages of one type becomes ``[op, count, column, column, ...]`` with one
+column per field, so a batch of thousands of task messages costs a few checks
+per column (``set(map(type, column))``) instead of a few calls per value, and
+no field name is repeated. A single message may also appear as its own map.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ import msgpack
 
 from pardata.serialize import Serialized
 
-__all__ = ["Message", "message", "registry", "Key", "ANY_MAX_DEPTH", "OUT_OF_BAND_BYTES"]
+__all__ = ["Message", "message", "registry", "Key", "ANY_MAX_DEPTH", "OUT_OF_BAND_BYTES", "MAX_BATCH_MESSAGES"]
 
 #: Bytes-like values at least this large are sent as separate frames.
 OUT_OF_BAND_BYTES = 16 * 1024
@@ -36,6 +42,8 @@ OUT_OF_BAND_BYTES = 16 * 1024
 FRAME_EXT = 1
 #: How deeply ``Any`` fields (and ``Serialized`` headers) may nest.
 ANY_MAX_DEPTH = 32
+#: Most messages one list of messages (a ``Batch``) may carry.
+MAX_BATCH_MESSAGES = 1_000_000
 
 #: A task key on the wire: a string, or a tuple such as ``("x", 0, 1)``.
 Key = Union[str, Tuple[Union[str, int, float], ...]]
@@ -102,18 +110,42 @@ def _got(v: Any) -> str:
 class _Spec:
     """Encode/decode rules for one field type."""
 
-    __slots__ = ("name", "wire_types", "plain")
+    __slots__ = ("name", "wire_types", "plain", "identity")
 
-    def __init__(self, name: str, wire_types: frozenset, plain: bool) -> None:
+    def __init__(self, name: str, wire_types: frozenset, plain: bool, identity: frozenset = frozenset()) -> None:
         self.name = name
         self.wire_types = wire_types  # Python types msgpack may decode this into
         self.plain = plain  # True when encode is the identity (no walk needed)
+        self.identity = identity  # decoded types whose values decode to themselves
 
     def encode(self, v: Any, frames: list) -> Any:
         return v
 
     def decode(self, v: Any) -> Any:
         raise NotImplementedError
+
+    def encode_column(self, column: list, frames: list) -> list:
+        """``encode`` of every value of a column (a fresh list)."""
+        if self.plain:
+            return column
+        enc = self.encode
+        return [enc(v, frames) for v in column]
+
+    def decode_column(self, column: list) -> list:
+        """``decode`` of every value of a column; ``Invalid`` locates the bad value."""
+        if set(map(type, column)) <= self.identity:
+            return column
+        dec = self.decode
+        try:
+            return [dec(v) for v in column]
+        except Invalid:
+            for i, v in enumerate(column):
+                try:
+                    dec(v)
+                except Invalid as e:
+                    e.path.append(f"[{i}]")
+                    raise
+            raise
 
 
 class _Exact(_Spec):
@@ -122,7 +154,7 @@ class _Exact(_Spec):
     __slots__ = ("type",)
 
     def __init__(self, tp: type) -> None:
-        super().__init__(tp.__name__ if tp is not type(None) else "None", frozenset([tp]), True)
+        super().__init__(tp.__name__ if tp is not type(None) else "None", frozenset([tp]), True, frozenset([tp]))
         self.type = tp
 
     def decode(self, v: Any) -> Any:
@@ -135,7 +167,7 @@ class _Float(_Spec):
     __slots__ = ()
 
     def __init__(self) -> None:
-        super().__init__("float", frozenset([float, int]), True)
+        super().__init__("float", frozenset([float, int]), True, frozenset([float]))
 
     def decode(self, v: Any) -> Any:
         t = type(v)
@@ -161,7 +193,7 @@ class _Bytes(_Spec):
     __slots__ = ()
 
     def __init__(self) -> None:
-        super().__init__("bytes", frozenset([bytes, memoryview]), False)
+        super().__init__("bytes", frozenset([bytes, memoryview]), False, frozenset([bytes, memoryview]))
 
     def encode(self, v: Any, frames: list) -> Any:
         if type(v) is bytes and len(v) < OUT_OF_BAND_BYTES:
@@ -187,7 +219,8 @@ class _List(_Spec):
 
     def __init__(self, item: _Spec, as_tuple: bool) -> None:
         name = f"tuple[{item.name}, ...]" if as_tuple else f"list[{item.name}]"
-        super().__init__(name, frozenset([list]), item.plain and not as_tuple)
+        # msgpack packs tuples as arrays, so a tuple of plain items needs no walk either
+        super().__init__(name, frozenset([list]), item.plain)
         self.item = item
         self.as_tuple = as_tuple
 
@@ -198,6 +231,8 @@ class _List(_Spec):
     def decode(self, v: Any) -> Any:
         if type(v) is not list:
             raise Invalid(f"expected {self.name}, got {_got(v)}")
+        if set(map(type, v)) <= self.item.identity:  # also when empty
+            return tuple(v) if self.as_tuple else v
         dec = self.item.decode
         out = []
         for i, x in enumerate(v):
@@ -275,12 +310,16 @@ class _Union(_Spec):
         for a in alts:
             for t in a.wire_types:
                 self.by_type.setdefault(t, []).append(a)
+        # A value decodes to itself when the first alternative of its type, which decoding
+        # tries first, keeps every value of that type as it is.
+        self.identity = frozenset(t for t, cands in self.by_type.items() if t in cands[0].identity)
 
     def encode(self, v: Any, frames: list) -> Any:
         for a in self.alts:  # the first alternative the value can be encoded as
             if _python_match(a, v):
                 return a.encode(v, frames)
         raise Invalid(f"expected {self.name}, got {_got(v)}")
+
 
     def decode(self, v: Any) -> Any:
         candidates = self.by_type.get(type(v), ())
@@ -342,7 +381,8 @@ class _AnySpec(_Spec):
     __slots__ = ()
 
     def __init__(self) -> None:
-        super().__init__("Any", frozenset([str, int, float, bool, bytes, type(None), list, dict]), True)
+        scalars = frozenset([str, int, float, bool, bytes, type(None)])
+        super().__init__("Any", scalars | {list, dict}, True, scalars)
 
     def decode(self, v: Any) -> Any:
         _check_any(v, 0)
@@ -351,6 +391,7 @@ class _AnySpec(_Spec):
 
 _ANY = _AnySpec()
 _FRAME_LIST = _List(_Bytes(), as_tuple=False)
+_FRAME_TYPES = {bytes, memoryview}
 
 
 class _SerializedSpec(_Spec):
@@ -362,15 +403,24 @@ class _SerializedSpec(_Spec):
         super().__init__("Serialized", frozenset([list]), False)
 
     def encode(self, v: Any, frames: list) -> Any:
-        if not isinstance(v, Serialized):
+        if type(v) is not Serialized and not isinstance(v, Serialized):
             raise Invalid(f"expected Serialized, got {_got(v)}")
-        return [v.header, _FRAME_LIST.encode(v.frames, frames)]
+        out = v.frames
+        for f in out:
+            if type(f) is not bytes or len(f) >= OUT_OF_BAND_BYTES:
+                out = _FRAME_LIST.encode(out, frames)
+                break
+        return [v.header, out]
 
     def decode(self, v: Any) -> Any:
         if type(v) is not list or len(v) != 2 or type(v[0]) is not dict:
             raise Invalid(f"expected Serialized [header, frames], got {_got(v)}")
-        _check_any(v[0], 1)
-        return Serialized(v[0], _FRAME_LIST.decode(v[1]))
+        header, frames = v
+        if len(header) != 1 or set(map(type, header.values())) != {str}:
+            _check_any(header, 1)  # anything but the usual {"serializer": name}
+        if type(frames) is not list or not set(map(type, frames)) <= _FRAME_TYPES:
+            frames = _FRAME_LIST.decode(frames)
+        return Serialized(header, frames)
 
 
 class _MessageRef(_Spec):
@@ -396,6 +446,106 @@ class _MessageRef(_Spec):
         return msg
 
 
+class _MessageList(_Spec):
+    """A list of messages (one level deep), sent as columnar runs (module docstring).
+
+    On the wire each item is either a message map (as ``_MessageRef`` has it) or a run
+    ``[op, count, column...]`` holding ``count`` consecutive messages of type ``op``, one
+    column per field in declaration order. Encoding emits runs; decoding accepts both.
+    """
+
+    __slots__ = ("ref",)
+
+    def __init__(self, ref: _MessageRef) -> None:
+        super().__init__(f"list[{ref.name}]", frozenset([list]), False)
+        self.ref = ref
+
+    def encode(self, v: Any, frames: list) -> Any:
+        if not isinstance(v, (list, tuple)):
+            raise Invalid(f"expected {self.name}, got {_got(v)}")
+        out: list = []
+        n = len(v)
+        i = 0
+        while i < n:
+            cls = type(v[i])
+            j = i + 1
+            while j < n and type(v[j]) is cls:
+                j += 1
+            if not isinstance(v[i], self.ref.cls) or not getattr(v[i], "op", ""):
+                e = Invalid(f"expected {self.ref.name}, got {_got(v[i])}")
+                e.path.append(f"[{i}]")
+                raise e
+            spec = cls._spec
+            if spec.nests:
+                e = Invalid(f"{cls.__name__} contains messages and cannot be nested")
+                e.path.append(f"[{i}]")
+                raise e
+            run = v[i:j]
+            row: list = [cls.op, j - i]
+            for name, fspec, _ in spec.fields:
+                try:
+                    row.append(fspec.encode_column([msg.__dict__[name] for msg in run], frames))
+                except Invalid as e:
+                    e.path.append(f"[{i}:{j}].{name}")
+                    raise
+            out.append(row)
+            i = j
+        return out
+
+    def decode(self, v: Any) -> Any:
+        if type(v) is not list:
+            raise Invalid(f"expected {self.name}, got {_got(v)}")
+        out: list = []
+        for i, item in enumerate(v):
+            try:
+                if type(item) is dict:
+                    out.append(self.ref.decode(item))
+                else:
+                    out.extend(self._decode_run(item))
+            except Invalid as e:
+                e.path.append(f"[{i}]")
+                raise
+            if len(out) > MAX_BATCH_MESSAGES:
+                raise Invalid(f"more than {MAX_BATCH_MESSAGES} messages")
+        return out
+
+    def _decode_run(self, run: Any) -> list:
+        if type(run) is not list or len(run) < 2:
+            raise Invalid(f"expected a message or a run [op, count, columns...], got {_got(run)}")
+        op, n = run[0], run[1]
+        cls = _REGISTRY.get(op) if type(op) is str else None
+        if cls is None:
+            raise Invalid(f"unknown op {op!r}" if type(op) is str else "run has no string op")
+        spec = cls._spec
+        if spec.nests:
+            raise Invalid(f"{op} contains messages and cannot be nested")
+        if not issubclass(cls, self.ref.cls):
+            raise Invalid(f"expected {self.ref.name}, got {cls.__name__}")
+        if type(n) is not int or not 0 < n <= MAX_BATCH_MESSAGES:
+            raise Invalid(f"run of {op} declares {n!r} messages")
+        if len(run) != 2 + len(spec.fields):
+            raise Invalid(f"run of {op} has {len(run) - 2} columns, expected {len(spec.fields)}")
+        columns = []
+        for (name, fspec, _), column in zip(spec.fields, run[2:]):
+            if type(column) is not list or len(column) != n:
+                raise Invalid(f"{op}.{name}: expected a column of {n} values, got {_got(column)} of length {_len(column)}")
+            try:
+                columns.append(fspec.decode_column(column))
+            except Invalid as e:
+                e.path.append(f".{op}.{name}")
+                raise
+        names = [name for name, _, _ in spec.fields]
+        if not spec.fast_build:
+            return [cls(**dict(zip(names, row))) for row in zip(*columns)]
+        new = object.__new__
+        msgs = []
+        for row in zip(*columns):
+            msg = new(cls)
+            msg.__dict__.update(zip(names, row))
+            msgs.append(msg)
+        return msgs
+
+
 _SIMPLE: dict[Any, _Spec] = {
     int: _Exact(int),
     str: _Exact(str),
@@ -419,7 +569,10 @@ def compile_type(tp: Any) -> _Spec:
     if origin is Union or origin is types.UnionType:
         return _Union([compile_type(a) for a in args])
     if origin is list and len(args) == 1:
-        return _List(compile_type(args[0]), as_tuple=False)
+        item = compile_type(args[0])
+        if isinstance(item, _MessageRef):
+            return _MessageList(item)
+        return _List(item, as_tuple=False)
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         return _List(compile_type(args[0]), as_tuple=True)
     if origin is tuple and args:
@@ -430,7 +583,7 @@ def compile_type(tp: Any) -> _Spec:
 
 
 def _contains_message(spec: _Spec) -> bool:
-    if isinstance(spec, _MessageRef):
+    if isinstance(spec, (_MessageRef, _MessageList)):
         return True
     if isinstance(spec, _List):
         return _contains_message(spec.item)

@@ -8,8 +8,8 @@ config key                                        meaning
                                                   this (plus size / minimum rate)
 ``distributed.comm.limits.max-message-bytes``     largest message accepted
 ``distributed.comm.limits.max-frames``            most frames in one message
-``distributed.comm.batched-send-interval``        how long small messages to one peer
-                                                  wait to be sent together
+``distributed.comm.batched-send-interval``        least time between two writes of
+                                                  batched small messages to one peer
 ================================================  =====================================
 """
 
@@ -49,11 +49,11 @@ def connect_timeout() -> float:
 
 
 def batched_send_interval() -> float:
-    """Seconds ``BatchedSend`` waits to coalesce messages to one peer (default 0).
+    """Least seconds between two writes of one ``BatchedSend`` (default 1 ms).
 
-    Zero still coalesces everything queued during one event-loop iteration, and more
-    while a write is in flight, without adding latency: asyncio timers have about
-    1 ms resolution, so any positive interval costs a millisecond per hop, and a
-    scheduler handing root tasks out slot by slot pays it on every round trip.
+    A stream idle for that long writes at the end of the current event-loop
+    iteration, so a lone message pays no timer; a busy stream writes at most once per
+    interval, so thousands of messages a second to one peer share a few hundred
+    writes (each write also wakes the peer up). Zero writes once per loop iteration.
     """
-    return float(parse_timedelta(config.get("distributed.comm.batched-send-interval", "0ms")))
+    return float(parse_timedelta(config.get("distributed.comm.batched-send-interval", "1ms")))

@@ -232,3 +232,47 @@ def test_bad_declarations_fail_at_import_time(annotations, error):
 def test_heartbeat_accepts_int_time_as_float():
     out = decode(header({"op": "heartbeat", "time": 3}))
     assert out == Heartbeat(time=3.0) and type(out.time) is float
+
+
+# --- batches travel in columns ----------------------------------------------------
+
+
+def test_a_batch_sends_runs_of_one_type_as_columns_and_keeps_order():
+    from pardata.comm.messages import KeyInMemory, TaskDone
+
+    msgs = [TaskDone(key=f"inc-{i}", attempt=i, nbytes=28, type_name="int", start=1.0, stop=2.0) for i in range(50)]
+    msgs += [Heartbeat(time=5.0)]
+    msgs += [KeyInMemory(key=("x", i), nbytes=i, who_has=["tcp://a:1"]) for i in range(3)]
+    msgs += [Error(reason="r", exception=serialize(np.arange(10_000)))] * 2
+    frames = encode(Batch(messages=msgs))
+    runs = msgpack.unpackb(frames[0], strict_map_key=False)["messages"]
+    assert [run[:2] for run in runs] == [["task-done", 50], ["heartbeat", 1], ["key-in-memory", 3], ["error", 2]]
+    assert runs[0][2] == [f"inc-{i}" for i in range(50)]  # a column of keys
+    assert len(frames) == 3  # each array buffer out of band
+    out = decode(frames)
+    assert out == Batch(messages=msgs)
+    assert out.messages[51].key == ("x", 0) and type(out.messages[0].start) is float
+
+
+def test_a_batch_may_mix_single_messages_and_runs():
+    data = {"op": "batch", "messages": [["heartbeat", 2, [1.0, 2]], {"op": "heartbeat", "time": 3.0}]}
+    assert decode(header(data)).messages == [Heartbeat(time=1.0), Heartbeat(time=2.0), Heartbeat(time=3.0)]
+
+
+BAD_RUNS = {
+    "count-mismatch": ([["heartbeat", 3, [1.0, 2.0]]], "expected a column of 3 values"),
+    "missing-column": ([["heartbeat", 1]], "has 0 columns, expected 1"),
+    "zero-count": ([["heartbeat", 0, []]], "declares 0 messages"),
+    "unknown-op": ([["launch-missiles", 1, [1]]], "unknown op 'launch-missiles'"),
+    "nested-batch": ([["batch", 1, [[]]]], "cannot be nested"),
+    "bad-value": ([["heartbeat", 2, [1.0, "noon"]]], "batch.messages[0].heartbeat.time[1]: expected float, got str"),
+    "not-a-run": ([7], "expected a message or a run"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_RUNS))
+def test_malformed_runs_raise_protocol_error_with_reason(case):
+    runs, reason = BAD_RUNS[case]
+    with pytest.raises(ProtocolError) as info:
+        decode(header({"op": "batch", "messages": runs}))
+    assert reason in str(info.value)
