@@ -17,6 +17,8 @@ import os
 import signal
 import sys
 
+from pardata._gctune import tune_for_server
+
 from .server import SchedulerServer
 
 __all__ = ["main"]
@@ -61,6 +63,7 @@ async def _run(args: argparse.Namespace) -> None:
     address = f"tcp://[{host}]:{args.port}" if ":" in host else f"tcp://{host}:{args.port}"
     server = SchedulerServer(address, dashboard_address=args.dashboard_address)
     await server.start()
+    tune_for_server()
     if args.scheduler_file:
         write_scheduler_file(args.scheduler_file, server.address, dashboard=server.dashboard_link)
     logging.getLogger("pardata.scheduler").info("pardata scheduler at %s", server.address)

@@ -7,6 +7,7 @@ iterating a set of objects would follow their memory addresses.
 
 from __future__ import annotations
 
+import sys
 from typing import Hashable
 
 Key = Hashable
@@ -39,15 +40,20 @@ def key_prefix(key: Key) -> str:
     name = str(key)
     words = name.split("-")
     kept = [w for w in words[1:] if not _is_token(w)]
-    return "-".join(words[:1] + kept) or name
+    # Interned: a million tasks of one group share one string.
+    return sys.intern("-".join(words[:1] + kept) or name)
+
+
+_HEX_DIGITS = frozenset("0123456789abcdef")
 
 
 def _is_token(word: str) -> bool:
     """A hash or counter inside a key name, not part of the group name."""
     if word.isdigit():
         return True
-    hexlike = len(word) >= 6 and all(c in "0123456789abcdef" for c in word)
-    return hexlike and (len(word) >= 8 or any(c.isdigit() for c in word))
+    hexlike = len(word) >= 6 and set(word) <= _HEX_DIGITS
+    # all hex digits: a short one is a token only if it has a digit (not "facade")
+    return hexlike and (len(word) >= 8 or not word.isalpha())
 
 
 class SchedulerTask:

@@ -133,6 +133,9 @@ async def _run(args: argparse.Namespace) -> None:
         spill_directory=args.spill_directory,
     )
     await worker.start()
+    from pardata._gctune import tune_for_server
+
+    tune_for_server(young=10_000, older=10)  # values may be user data: collect cycles sooner
     logging.getLogger("pardata.worker").info("pardata worker at %s", worker.address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -99,6 +99,9 @@ class WorkerLogEntry(NamedTuple):
     detail: tuple  #: (start, finish) for a transition; a short summary otherwise.
 
 
+_new_entry = tuple.__new__  # builds a WorkerLogEntry without its Python-level __new__
+
+
 @dataclass(slots=True)
 class IncomingTransfer:
     """One outstanding ``FetchFromPeer``: its keys and estimated size."""
@@ -701,7 +704,7 @@ class WorkerState:
             self._to_report_released = {}
 
     def _log(self, kind: str, keys: tuple, detail: tuple) -> None:
-        self.log.append(WorkerLogEntry(self.stimulus, kind, keys, detail))
+        self.log.append(_new_entry(WorkerLogEntry, (self.stimulus, kind, keys, detail)))
 
 
 def _void(ts: WorkerTask, finish: str) -> bool:
@@ -717,10 +720,16 @@ def _void(ts: WorkerTask, finish: str) -> bool:
     return False
 
 
+_SUMMARY_FIELDS = ("attempt", "peer", "paused", "reason", "missing", "holders")
+_summary_fields: dict[type, tuple[str, ...]] = {}  # per class: which of those it has
+
+
 def _summary(item: WorkerEvent | WorkerInstruction) -> tuple:
     """A few small fields of an event or instruction, for the log."""
-    return tuple(
-        (name, getattr(item, name))
-        for name in ("attempt", "peer", "paused", "reason", "missing", "holders")
-        if hasattr(item, name)
-    )
+    cls = type(item)
+    names = _summary_fields.get(cls)
+    if names is None:
+        names = _summary_fields[cls] = tuple(n for n in _SUMMARY_FIELDS if hasattr(cls, n))
+    if len(names) == 1:  # the common case: just the attempt
+        return ((names[0], getattr(item, names[0])),)
+    return tuple([(name, getattr(item, name)) for name in names])
