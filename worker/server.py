@@ -123,7 +123,7 @@ class WorkerServer:
         self._start_memory()
         self.listener = await listen(self._listen_address, self._serve_peer, limits=self.limits, name=self.name)
         self.name = self.name or self.address
-        self.state = WorkerState(self.address, self.nthreads, validate=self.validate)
+        self.state = WorkerState(self.address, self.nthreads, validate=self.validate, **self._transfer_limits())
         self.runner = TaskRunner(self.nthreads, loop, self._on_outcomes, name=f"pardata-worker-{self.name}")
         recovered = dict(self.store.buffer.recovered) if self.store.buffer is not None else {}
         try:
@@ -180,6 +180,14 @@ class WorkerServer:
         self.monitor = MemoryMonitor(self.store.buffer, self.memory_limit, thresholds,
                                      interval=self._monitor_interval, on_pause=self._on_pause,
                                      on_terminate=self._on_terminate)
+
+    def _transfer_limits(self) -> dict:
+        """With a memory limit, fetch at most a tenth of it at a time (in batches of half
+        that): inputs arriving faster than they can be spilled would outgrow the limit."""
+        if not self.memory_limit:
+            return {}
+        incoming = min(256 * 2**20, max(self.memory_limit // 10, 2**20))
+        return {"incoming_bytes_limit": incoming, "transfer_batch_nbytes": min(50 * 2**20, incoming // 2)}
 
     def _prepare_root(self) -> str:
         root = self._local_root or os.path.join(tempfile.gettempdir(), "pardata-worker-space")
