@@ -14,6 +14,10 @@ smaller dimension table; both libraries read the same files with the same code:
   column: sampling, range shuffle, per-partition sort), fully materialized.
 
 Answers are checked against pandas on the same files (computed once, untimed).
+
+TPC-H (``tpch_q1`` ... ``tpch_q19``, ``--size`` = scale factor, see below) runs ten
+queries written with the dataframe API, each checked against DuckDB's SQL on the same
+files; ``python -m benchmarks.dataframe_bench --size 2`` prints pardata against DuckDB.
 """
 from __future__ import annotations
 
@@ -534,3 +538,36 @@ for _number in TPCH_QUERIES:
         target=0.7,
         default_size=1,
     ))
+
+
+def duckdb_table(sf: int = 1, repeat: int = 3, scheduler: str = "threads") -> str:
+    """pardata against DuckDB on every TPC-H query (best of ``repeat`` each), and the
+    geometric mean of the ratios: ``python -m benchmarks.dataframe_bench --size 2``."""
+    import time
+
+    import pardata.dataframe as pdd
+
+    rows, ratios = [], []
+    for number, query in sorted(TPCH_QUERIES.items()):
+        duck = min(duckdb_answer(sf, number)[1] for _ in range(repeat))
+        best = float("inf")
+        for _ in range(repeat):
+            start = time.perf_counter()
+            out = query(Tables(pdd, sf))
+            frame = out[0] if isinstance(out, tuple) else out
+            frame.compute(scheduler=scheduler)
+            best = min(best, time.perf_counter() - start)
+        ratios.append(best / duck)
+        rows.append(f"q{number:<3} duckdb {duck:7.3f} s  pardata {best:7.3f} s  ratio {best / duck:6.2f}x")
+    geo = float(np.exp(np.mean(np.log(ratios))))
+    return "\n".join(rows + [f"geometric mean of pardata/DuckDB: {geo:.2f}x (target <= 3x)"])
+
+
+if __name__ == "__main__":
+    import argparse
+
+    parser = argparse.ArgumentParser(description=duckdb_table.__doc__)
+    parser.add_argument("--size", type=int, default=1, help="TPC-H scale factor")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    print(duckdb_table(args.size, args.repeat))
