@@ -29,6 +29,8 @@ def state_from_config(**overrides) -> SchedulerState:
     bandwidth                         bandwidth               ``"100MB"``
     unknown-task-duration             default_task_duration   ``"500ms"``
     memory-admission                  memory_admission        ``0.8``
+    root-pipeline                     root_pipeline           ``"10ms"``
+    root-pipeline-bytes               root_pipeline_nbytes    ``"1MiB"``
     ================================  ======================  =================
     """
     kwargs: dict = {}
@@ -45,5 +47,7 @@ def state_from_config(**overrides) -> SchedulerState:
     read("bandwidth", "bandwidth", lambda v: float(parse_bytes(v)))
     read("unknown-task-duration", "default_task_duration", parse_timedelta)
     read("memory-admission", "memory_admission", float)
+    read("root-pipeline", "root_pipeline", parse_timedelta)
+    read("root-pipeline-bytes", "root_pipeline_nbytes", lambda v: int(parse_bytes(v)))
     kwargs.update(overrides)
     return SchedulerState(**kwargs)

@@ -35,6 +35,14 @@ Policy
     only if the task's expected output fits in the worker's free memory (`admission`:
     output sizes are learned per task prefix); paused workers get nothing.
 
+    *Short root tasks.* Those slots keep a thread busy only while a task outlasts the
+    round trip that refills them. A root task whose prefix is known (learned from
+    finished tasks) to take `d < root_pipeline` seconds with outputs of `b` bytes gets
+    `nthreads * min(root_pipeline / d, root_pipeline_nbytes / b)` slots instead (at
+    most `ROOT_PIPELINE_MAX` per thread), so a worker holds about `root_pipeline`
+    seconds of such work and its batches of results and assignments grow with the
+    rate. Large outputs keep the plain slots: the memory protection stays.
+
     *Restarted workers.* A worker restarted by its nanny lists the results it found
     spilled on its disk when it joins; those still needed become `memory` there instead
     of being recomputed.
@@ -108,6 +116,9 @@ from .submission import SubmissionMixin
 from .transitions import TransitionsMixin
 
 
+# Most short root tasks one worker thread holds (see "Short root tasks").
+ROOT_PIPELINE_MAX = 1000
+
 # When a worker runs short of work between ticks, it looks at this many saturated workers
 # for something to steal (bounded work per event); a Tick looks at all of them.
 STEAL_VICTIMS_ON_IDLE = 8
@@ -127,6 +138,8 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         transfer_latency: float = 1e-3,
         default_task_duration: float = 0.5,
         memory_admission: float = 0.8,
+        root_pipeline: float = 0.01,
+        root_pipeline_nbytes: int = 2**20,
         log_length: int = 100_000,
         validate: bool = False,
     ):
@@ -140,6 +153,8 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         self.transfer_latency = transfer_latency
         self.default_task_duration = default_task_duration
         self.memory_admission = memory_admission  # fraction of a worker's memory limit
+        self.root_pipeline = root_pipeline  # seconds of short root tasks per thread
+        self.root_pipeline_nbytes = root_pipeline_nbytes  # their output bytes per thread
         self.validate_every_handle = validate
         self.queuing = math.isfinite(worker_saturation)  # root tasks wait for free slots
 
@@ -485,29 +500,43 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         there are free slots, each worker (least loaded first) gets an even, contiguous
         share, so idle workers are not left waiting while others hold two.
         """
+        head = self._peek_queue()
+        if head is None:
+            return
         workers = list(self._running) if self._queue_dirty else [ws for ws in self._freed if ws in self._running]
-        workers = [ws for ws in workers if ws.slots > len(ws.processing)]
+        workers = [ws for ws in workers if self._root_slots(ws, head) > len(ws.processing)]
         if not workers:
             return
         workers.sort(key=lambda ws: len(ws.processing))
-        free_slots = sum(ws.slots - len(ws.processing) for ws in workers)
+        free_slots = sum(self._root_slots(ws, head) - len(ws.processing) for ws in workers)
         queued = self._counts[QUEUED]
         shares = [math.ceil(queued / len(workers))] if queued < free_slots else []
         for share in shares + [math.inf]:
             for ws in workers:
-                free = min(ws.slots - len(ws.processing), share)
-                while free > 0:
+                taken = 0
+                while taken < share:
                     ts = self._peek_queue()
                     if ts is None:
                         return
-                    if not admission.admits(self, ws, ts):
+                    if len(ws.processing) >= self._root_slots(ws, ts) or not admission.admits(self, ws, ts):
                         break
                     heapq.heappop(self._queue)
                     self._transition(ts, PROCESSING, worker=ws)
-                    free -= 1
+                    taken += 1
         if len(self._queue) > 2 * self._counts[QUEUED] + 1024:
             self._queue = [e for e in self._queue if e[2].state == QUEUED and e[2].queue_token == e[1]]
             heapq.heapify(self._queue)
+
+    def _root_slots(self, ws: SchedulerWorker, ts: SchedulerTask) -> float:
+        """How many tasks `ws` may hold before queued root task `ts` waits for a slot."""
+        duration = self._durations.get(ts.prefix)
+        nbytes = self._output_nbytes.get(ts.prefix)
+        if duration is None or nbytes is None or duration >= self.root_pipeline:
+            return ws.slots  # unknown or long: the plain slots
+        per_thread = self.root_pipeline / duration if duration > 0 else ROOT_PIPELINE_MAX
+        if nbytes > 0:
+            per_thread = min(per_thread, self.root_pipeline_nbytes / nbytes)
+        return max(ws.slots, ws.nthreads * int(min(per_thread, ROOT_PIPELINE_MAX)))
 
     def _retry_unrunnable(self) -> None:
         for ts in sorted(self.unrunnable, key=_priority_key):

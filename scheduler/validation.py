@@ -167,7 +167,8 @@ def _validate_worker(state, name, ws) -> None:
     if not ((ws in state._running) == (not ws.paused)):
         raise InvariantViolation(f"{ws!r} running membership wrong")
     if state.queuing and state._counts[QUEUED]:
-        if not (ws.paused or n >= ws.slots or not admits(state, ws, _most_urgent_queued(state))):
+        head = _most_urgent_queued(state)
+        if not (ws.paused or n >= state._root_slots(ws, head) or not admits(state, ws, head)):
             raise InvariantViolation(f"{ws!r} has a free slot (and the memory) while tasks are queued")
 
 
