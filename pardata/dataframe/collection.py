@@ -53,7 +53,7 @@ def _finalize(results):
     if isinstance(first, (pd.DataFrame, pd.Series)):
         nonempty = [r for r in results if len(r)]
         return pd.concat(nonempty if nonempty else results[:1])
-    return pd.concat(results)
+    return list(results)  # one plain value per partition
 
 
 def _rebuild(graph, name, meta, divisions):
