@@ -10,8 +10,9 @@ when the dashboard, ``/metrics`` or a client asks, and only for records not seen
 Records of the task stream are ``(key, worker, start, stop, status)`` with wall-clock
 times from the worker; ``status`` is ``"done"`` or ``"error"`` for a task run, or
 ``"transfer"`` / ``"spill"`` for the activity workers report about once a second.
-The wire does not say which thread ran a task, so `StreamView` packs each worker's
-runs into non-overlapping lanes, which is what a thread is on a picture.
+The wire does not say which thread ran a task: readers pack each worker's runs into
+non-overlapping lanes, which is what a thread is on a picture (the dashboard's script,
+and ``pardata.distributed.report``), so the scheduler spends nothing on it.
 
 The aggregation functions at the bottom are pure: they read a `SchedulerState` and
 return plain data, so they are tested on a state built by hand.
@@ -29,7 +30,7 @@ from .records import ERRED, MEMORY, PROCESSING, RELEASED, key_prefix
 
 __all__ = [
     "ClusterMetrics",
-    "StreamView",
+    "stream_records",
     "TaskStream",
     "WorkerReport",
     "key_text",
@@ -40,8 +41,6 @@ __all__ = [
 
 #: Task-stream records kept by the scheduler (raw, cheap tuples).
 TASK_STREAM_LENGTH = 100_000
-#: Records kept with lanes and prefixes for the dashboard.
-VIEW_LENGTH = 50_000
 #: Recent errors kept with their tracebacks.
 ERRORS_LENGTH = 50
 
@@ -112,7 +111,6 @@ class ClusterMetrics:
         self.erred_total = 0
         self.workers: dict[str, WorkerReport] = {}
         self.latency = None  # a LoopLatency probe, set by whoever runs one
-        self.view = StreamView(self.task_stream)
 
     @property
     def loop_latency(self) -> float:
@@ -146,104 +144,43 @@ class ClusterMetrics:
             del self.workers[name]
 
 
-class StreamView:
-    """Task-stream records with lanes, prefixes and kinds, derived lazily and kept bounded.
+def stream_records(stream: TaskStream, tasks, since: int, limit: int | None = None) -> dict:
+    """Task-stream records appended after cursor ``since``, ready for JSON.
 
-    ``update()`` processes the raw records appended since the last call; each processed
-    record is ``[seq, key_text, prefix, worker, lane, start, stop, kind]`` where ``seq``
-    is its position in the raw stream (the cursor the dashboard polls with). Runs of
-    tasks get lanes ``0, 1, ...`` per worker; transfers and spills get their own lanes
-    (``lane`` counted separately, ``kind`` tells them apart).
+    Returns ``{"next": cursor, "records": [...], "workers": [...], "step": k, "missed": n}``
+    where each record is ``[seq, key_text, prefix, worker_index, start, stop, kind]``
+    (``kind``: compute, error, transfer or spill; ``seq`` its position in the stream). A
+    task's prefix is read from ``tasks`` (the scheduler's ``{key: task}``) when it is
+    still there. With more than ``limit`` new records, one in ``step`` is sent, evenly
+    (the newest always), so a busy cluster costs a bounded amount per poll; ``missed``
+    counts records the ring buffer dropped before they were asked for. Which thread ran
+    what is left to the reader (lanes are packed from the times, see ``dashboard.js``).
     """
-
-    #: Runs overlapping by less than this (clock jitter) still share a lane.
-    TOLERANCE = 1e-4
-    #: Intervals remembered per lane to check overlaps against.
-    MEMORY = 16
-
-    def __init__(self, stream: TaskStream, length: int = VIEW_LENGTH) -> None:
-        self.stream = stream
-        #: ``{key: task}`` of the scheduler, if known: a task's prefix is read from it
-        #: rather than parsed from its key again.
-        self.tasks: dict = {}
-        self.records: deque = deque(maxlen=length)
-        self.cursor = 0
-        self._lanes: dict = {}  # (worker, group) -> [_Lane, ...]
-        self.prefixes: dict[str, str] = {}  # prefix -> colour, in order of appearance
-
-    def update(self) -> None:
-        # a backlog longer than what is kept would be dropped anyway: skip its start
-        cursor = max(self.cursor, self.stream.total - (self.records.maxlen or 0))
-        raw, total = self.stream.since(cursor)
-        seq = total - len(raw)
-        self.cursor = total
-        out = self.records
-        tasks = self.tasks
-        for key, worker, start, stop, status in raw:
-            kind = KIND_OF_STATUS.get(status, status)
-            if kind == "compute" or kind == "error":
-                ts = tasks.get(key)
-                prefix = ts.prefix if ts is not None else key_prefix(key)
-            else:
-                prefix = kind
-            if prefix not in self.prefixes:
-                self.prefixes[prefix] = prefix_colour(prefix)
-            lane = self._lane(worker, "io" if kind in ("transfer", "spill") else "run", start, stop)
-            out.append([seq, key_text(key), prefix, worker, lane, start, stop, kind])
-            seq += 1
-
-    def since(self, cursor: int, limit: int = 5000) -> tuple[list, int]:
-        """Processed records after ``cursor`` (the newest ``limit`` of them) and the new cursor."""
-        self.update()
-        recs = self.records
-        if not recs or recs[-1][0] < cursor:
-            return [], self.cursor
-        n = 0
-        for rec in reversed(recs):
-            if rec[0] < cursor or n >= limit:
-                break
-            n += 1
-        return _tail(recs, n), self.cursor
-
-    def forget_workers(self, present: Iterable[str]) -> None:
-        keep = set(present)
-        for lane_key in [k for k in self._lanes if k[0] not in keep]:
-            del self._lanes[lane_key]
-
-    def _lane(self, worker: str, group: str, start: float, stop: float) -> int:
-        """Best fit: the lane whose latest run ended last before ``start`` (so lanes stay
-        dense, as threads are); a run that started before a lane's latest one ended
-        (records come in order of completion, not of start) is checked against the runs
-        each lane remembers."""
-        lanes = self._lanes.get((worker, group))
-        if lanes is None:
-            lanes = self._lanes[(worker, group)] = []
-        tol = self.TOLERANCE
-        best, best_stop = -1, -1.0
-        for i, lane in enumerate(lanes):
-            if lane.last_stop - tol <= start and lane.last_stop > best_stop:
-                best, best_stop = i, lane.last_stop
-        if best < 0:
-            for i, lane in enumerate(lanes):
-                if all(stop <= s + tol or start >= e - tol for s, e in lane.runs):
-                    best = i
-                    break
-        if best < 0:
-            lanes.append(_Lane(start, stop, self.MEMORY))
-            return len(lanes) - 1
-        lane = lanes[best]
-        lane.runs.append((start, stop))
-        if stop > lane.last_stop:
-            lane.last_stop = stop
-        return best
-
-
-class _Lane:
-    __slots__ = ("last_stop", "runs")
-
-    def __init__(self, start: float, stop: float, memory: int) -> None:
-        self.last_stop = stop
-        self.runs = deque([(start, stop)], maxlen=memory)
+    raw, cursor = stream.since(since)
+    first = cursor - len(raw)
+    n = len(raw)
+    step = 1 if not limit or n <= limit else -(-n // limit)
+    workers: list = []
+    windex: dict = {}
+    out = []
+    get_task = tasks.get
+    kinds = KIND_OF_STATUS
+    indices = range(n) if step == 1 else range((n - 1) % step, n, step)  # the newest always
+    for i in indices:
+        key, worker, start, stop, status = raw[i]
+        kind = kinds.get(status, status)
+        if kind == "compute" or kind == "error":
+            ts = get_task(key)
+            prefix = ts.prefix if ts is not None else key_prefix(key)
+        else:
+            prefix = kind
+        w = windex.get(worker)
+        if w is None:
+            w = windex[worker] = len(workers)
+            workers.append(worker)
+        out.append([first + i, key if type(key) is str else key_text(key), prefix, w, start, stop, kind])
+    return {"next": cursor, "records": out, "workers": workers, "step": step,
+            "missed": max(cursor - since - n, 0) if since < cursor else 0}
 
 
 def key_text(key) -> str:

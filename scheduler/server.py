@@ -406,7 +406,7 @@ class SchedulerServer:
         return self.dashboard.data.workers(), []
 
     def _query_task_stream_view(self, q):
-        return self.dashboard.data.stream_view(), []
+        return self.dashboard.data.stream_view(q.keys), []
 
     def _query_restart(self, q):
         """Cancel every client's keys (force): the cluster forgets all work and data."""

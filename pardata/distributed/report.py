@@ -5,8 +5,9 @@
 
 While the block runs, a helper thread samples the workers' memory twice a second
 (query ``dashboard_workers``). At the end the scheduler's task stream is fetched
-(query ``task_stream_view``: runs with their thread lanes, transfers and spills) and
-the runs that overlap the block are drawn. The file has no script and loads nothing:
+(query ``task_stream_view``: task runs, transfers and spills since the block began),
+each worker's runs are packed into lanes (one per thread, as threads cannot overlap)
+and those that overlap the block are drawn. The file has no script and loads nothing:
 the task stream, a breakdown of where the time went (compute, transfer, spill,
 waiting), time per kind of task and each worker's memory are inline SVG and tables,
 every text escaped. Keep it, mail it, open it years later.
@@ -17,6 +18,7 @@ from __future__ import annotations
 import html
 import threading
 import time
+from collections import deque
 from typing import Any
 
 from pardata.diagnostics.palette import ERRED, SPILL, TRANSFER, prefix_colour
@@ -49,6 +51,8 @@ class performance_report:
 
             self.client = default_client()
         self.start = time.time()
+        core = self.client._core
+        self._cursor = core.run_sync(core.query("task_stream_view"), timeout=30)[0]["next"]
         self._sample()
         self._thread = threading.Thread(target=self._sampler, name="pardata-report", daemon=True)
         self._thread.start()
@@ -62,9 +66,10 @@ class performance_report:
         self._sample()
         time.sleep(SETTLE)  # workers report their last transfers a moment after they end
         core = self.client._core
-        data, _ = core.run_sync(core.query("task_stream_view"), timeout=60)
-        text = render_report(self.title, self.start, self.stop, data["records"], data["colours"], self.samples,
-                             truncated_before=data.get("truncated_before"))
+        data, _ = core.run_sync(core.query("task_stream_view", keys=[("since", self._cursor)]), timeout=60)
+        records = with_lanes(data["records"], data["workers"])
+        text = render_report(self.title, self.start, self.stop, records, data["colours"], self.samples,
+                             missed=data.get("missed", 0))
         with open(self.filename, "w", encoding="utf-8") as f:
             f.write(text)
 
@@ -109,6 +114,40 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
+def with_lanes(records: list, workers: list) -> list:
+    """``[seq, key, prefix, worker, lane, start, stop, kind]`` for the scheduler's records
+    ``[seq, key, prefix, worker_index, start, stop, kind]``.
+
+    Each worker's runs are packed into lanes, best fit (the lane that became free last
+    before a run started), which gives one lane per thread; transfers and spills get
+    lanes of their own. Records come in order of completion, so a run that started
+    before a lane's latest one ended is checked against the runs the lane holds.
+    """
+    lanes: dict = {}
+    out = []
+    for seq, key, prefix, w, start, stop, kind in records:
+        worker = workers[w]
+        group = lanes.setdefault((worker, kind in ("transfer", "spill")), [])
+        best, best_stop = -1, -1.0
+        for i, (last, _) in enumerate(group):
+            if last - 1e-4 <= start and last > best_stop:
+                best, best_stop = i, last
+        if best < 0:
+            for i, (_, runs) in enumerate(group):
+                if all(stop <= s + 1e-4 or start >= e - 1e-4 for s, e in runs):
+                    best = i
+                    break
+        if best < 0:
+            group.append([stop, deque([(start, stop)], maxlen=16)])
+            best = len(group) - 1
+        else:
+            lane = group[best]
+            lane[0] = max(lane[0], stop)
+            lane[1].append((start, stop))
+        out.append([seq, key, prefix, worker, best, start, stop, kind])
+    return out
+
+
 def breakdown(records: list, start: float, stop: float, threads: int) -> dict:
     """Seconds per kind within ``[start, stop]``: compute (errors included), transfer,
     spill, and waiting (thread-seconds no task ran)."""
@@ -139,7 +178,7 @@ def by_prefix(records: list) -> list[tuple[str, int, float, float, int]]:
 
 
 def render_report(title: str, start: float, stop: float, records: list, colours: dict, samples: list,
-                  truncated_before: float | None = None) -> str:
+                  missed: int = 0) -> str:
     """The report's HTML (see the module docstring)."""
     records = [r for r in records if r[6] >= start and r[5] <= stop]
     workers = _workers(samples, records)
@@ -153,9 +192,9 @@ def render_report(title: str, start: float, stop: float, records: list, colours:
         f"{sum(1 for r in records if r[7] == 'error')} failed, "
         f"{sum(1 for r in records if r[7] == 'transfer')} transfer(s).</p>",
     ]
-    if truncated_before is not None and truncated_before > start:
-        parts.append(f'<p class="muted">The scheduler keeps only its latest task runs: those of the first '
-                     f"{esc(_fmt_seconds(truncated_before - start))} of the block are missing.</p>")
+    if missed:
+        parts.append(f'<p class="muted">The scheduler keeps only its latest task runs: the first {missed} '
+                     "of the block are missing.</p>")
     parts.append(_breakdown_html(breakdown(records, start, stop, threads), threads, duration))
     parts.append(_stream_svg(records, colours, workers, start, stop))
     parts.append(_prefix_table(by_prefix(records), colours))

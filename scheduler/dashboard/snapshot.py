@@ -14,7 +14,7 @@ from typing import Any
 
 from pardata import config
 
-from ..metrics import key_from_text, key_text, prefix_colour, progress_by_prefix
+from ..metrics import key_from_text, key_text, prefix_colour, progress_by_prefix, stream_records
 from ..why import DEFAULT_PAUSE, explain
 
 __all__ = ["DashboardData", "worker_row"]
@@ -22,9 +22,14 @@ __all__ = ["DashboardData", "worker_row"]
 #: Seconds a whole-state aggregation is reused for.
 CACHE_SECONDS = 0.5
 #: A whole-state pass is repeated no sooner than this many times its own duration.
-PROGRESS_BUDGET = 50
-#: Most task-stream records sent in one poll.
-STREAM_LIMIT = 5000
+PROGRESS_BUDGET = 100
+#: A browser is asked to poll no sooner than this many times what its last answer cost
+#: (so one open page costs the scheduler at most ~2.5%, however busy it is).
+POLL_BUDGET = 40
+#: Poll intervals asked of browsers, milliseconds.
+POLL_MS = (500, 5000)
+#: Most task-stream records sent in one poll (beyond, one in k is sent).
+STREAM_LIMIT = 2000
 #: Dependencies / dependents / story entries shown on a task page.
 TASK_PAGE_LIMIT = 200
 
@@ -86,8 +91,9 @@ class DashboardData:
         self.server = server
         self._progress: tuple[float, list] = (-1.0, [])
         self._prefix_order: dict = {}  # prefixes in order of first appearance
-        self._progress_cost = 0.0  # seconds the last progress pass took
-        server.metrics.view.tasks = server.state.tasks
+        self._progress_cost = 0.0  # CPU seconds the last progress pass took
+        self.status_cost = 0.0  # CPU seconds the last status answer took, encoding included
+        self.colours: dict[str, str] = {}  # task prefix -> colour, in order of appearance
         self.pause_default = _pause_default()
 
     @property
@@ -109,7 +115,6 @@ class DashboardData:
             rows.append(worker_row(ws, info, metrics.report(name), self.pause_default, now))
         if len(metrics.workers) > len(rows):
             metrics.forget_workers(state.workers)
-            metrics.view.forget_workers(state.workers)
         return rows
 
     def progress(self) -> list[dict]:
@@ -119,13 +124,12 @@ class DashboardData:
         # 1 / PROGRESS_BUDGET of the scheduler's time, however many tasks it holds
         if now - stamp < max(CACHE_SECONDS, PROGRESS_BUDGET * self._progress_cost):
             return cached
-        colours = self.metrics.view.prefixes
+        cpu = time.thread_time()
         rows = []
         for prefix, counts in progress_by_prefix(self.state.tasks.values(), self._prefix_order).items():
-            colour = colours.get(prefix) or prefix_colour(prefix)
-            rows.append({"prefix": prefix, "colour": colour, **counts})
+            rows.append({"prefix": prefix, "colour": self._colour(prefix), **counts})
         self._progress = (now, rows)
-        self._progress_cost = time.monotonic() - now
+        self._progress_cost = time.thread_time() - cpu
         return rows
 
     def errors(self, limit: int = 20) -> list[dict]:
@@ -143,21 +147,30 @@ class DashboardData:
             })
         return out
 
-    def stream(self, since: int, limit: int = STREAM_LIMIT) -> dict:
-        records, cursor = self.metrics.view.since(since, limit)
-        return {"next": cursor, "records": records, "colours": dict(self.metrics.view.prefixes)}
+    def stream(self, since: int, limit: int | None = STREAM_LIMIT) -> dict:
+        """Task-stream records after cursor ``since`` (see `stream_records`), with the
+        colours of their prefixes."""
+        doc = stream_records(self.metrics.task_stream, self.state.tasks, since, limit)
+        colours = {}
+        for rec in doc["records"]:
+            prefix = rec[2]
+            if prefix not in colours:
+                colours[prefix] = self._colour(prefix)
+        doc["colours"] = colours
+        return doc
 
-    def stream_view(self) -> dict:
-        """Every task-stream record still kept (for performance reports)."""
-        view = self.metrics.view
-        view.update()
-        records = list(view.records)
-        full = len(records) == view.records.maxlen
-        return {
-            "records": records,
-            "colours": dict(view.prefixes),
-            "truncated_before": records[0][5] if full and records else None,
-        }
+    def _colour(self, prefix: str) -> str:
+        colour = self.colours.get(prefix)
+        if colour is None:
+            colour = self.colours[prefix] = prefix_colour(prefix)
+        return colour
+
+    def stream_view(self, keys=None) -> dict:
+        """For performance reports: with ``keys`` ``[("since", cursor)]`` every record
+        after that cursor; without, only the current cursor (``next``)."""
+        if not keys:
+            return {"next": self.metrics.task_stream.total}
+        return self.stream(int(keys[0][1]), limit=None)
 
     def why(self, key) -> list:
         """``[[depth, sentence], ...]``: why ``key`` is not done (see `scheduler.why`)."""
@@ -171,8 +184,10 @@ class DashboardData:
     def status(self, since: int = 0) -> dict:
         """Everything the live page draws, with task-stream records after ``since``."""
         stream = self.stream(since)
+        low, high = POLL_MS
         return {
             "time": time.time(),
+            "poll_ms": int(min(max(low, 1000 * POLL_BUDGET * self.status_cost), high)),
             "scheduler": self.overview(),
             "tasks": self.counts(),
             "progress": self.progress(),

@@ -11,6 +11,7 @@ import urllib.request
 import pytest
 
 from pardata.distributed import Client, LocalCluster
+from pardata.distributed.report import with_lanes
 from pardata.testing.cluster import inc, slowinc, throws
 
 pytestmark = pytest.mark.timeout(60)
@@ -57,9 +58,9 @@ def test_status_api_serves_the_task_stream_incrementally(client):
     (row,) = [p for p in doc["progress"] if p["prefix"] == "slowinc"]
     assert row["total"] == row["done"] == row["memory"] == 20 and row["colour"].startswith("#")
     runs = [r for r in doc["stream"]["records"] if r[2] == "slowinc"]
-    assert len(runs) == 20
-    seq, key, prefix, worker, lane, start, stop, kind = runs[0]
-    assert kind == "compute" and worker in {w["address"] for w in doc["workers"]} and 0 <= lane < 2
+    assert len(runs) == 20 and doc["stream"]["step"] == 1 and doc["stream"]["missed"] == 0
+    seq, key, prefix, w, start, stop, kind = runs[0]
+    assert kind == "compute" and doc["stream"]["workers"][w] in {w["address"] for w in doc["workers"]}
     assert stop >= start and key.startswith("slowinc-")
     assert doc["stream"]["colours"]["slowinc"] == row["colour"]
     cursor = doc["stream"]["next"]
@@ -71,16 +72,29 @@ def test_status_api_serves_the_task_stream_incrementally(client):
     assert get_json(client, f"/api/v1/task_stream?since={again['stream']['next']}")["records"] == []
 
 
-def test_lanes_never_overlap_within_a_worker(client):
+def test_lanes_never_overlap_and_there_is_one_per_thread(client):
     client.gather(client.map(slowinc, range(100, 140), delay=0.005))
-    records = get_json(client, "/api/v1/task_stream?since=0")["records"]
+    doc = get_json(client, "/api/v1/task_stream?since=0")
     by_lane: dict = {}
-    for r in records:
-        by_lane.setdefault((r[3], r[4]), []).append((r[5], r[6]))
+    for r in with_lanes(doc["records"], doc["workers"]):
+        by_lane.setdefault((r[3], r[7] in ("transfer", "spill"), r[4]), []).append((r[5], r[6]))
     for runs in by_lane.values():
         runs.sort()
         for (s0, e0), (s1, e1) in zip(runs, runs[1:]):
             assert s1 >= e0 - 1e-3
+    assert max(lane for (_, io, lane) in by_lane if not io) <= 1  # two threads per worker
+
+
+def test_a_busy_stream_is_sampled(client):
+    client.gather(client.map(inc, range(5000, 5100)))
+    doc = get_json(client, "/api/v1/status?since=0")
+    total = doc["stream"]["next"]
+    from scheduler.dashboard import snapshot
+
+    data = client.cluster.scheduler.dashboard.data
+    few = data.stream(total - 100, limit=30)
+    assert few["step"] == 4 and len(few["records"]) == 25 and few["records"][-1][0] == total - 1
+    assert snapshot.STREAM_LIMIT >= 1000
 
 
 def test_workers_progress_errors_and_health(client):

@@ -64,6 +64,7 @@ def attrs(page) -> dict:
             updates: +document.body.getAttribute('data-updates') || 0,
             records: +document.getElementById('task-stream').getAttribute('data-records'),
             drawn: +document.getElementById('task-stream').getAttribute('data-drawn') || 0,
+            lanes: +document.getElementById('task-stream').getAttribute('data-run-lanes') || 0,
             done: +document.getElementById('progress').getAttribute('data-done'),
             total: +document.getElementById('progress').getAttribute('data-total'),
             workers: +document.getElementById('memory').getAttribute('data-workers'),
@@ -109,7 +110,9 @@ def test_dashboard_follows_a_running_computation(browser):
         assert len(set(done)) >= 3, done
         assert any(0 < s["done"] < s["total"] for s in running), running
         assert any(s["drawn"] > 0 for s in running)
-        assert final["records"] >= 5999 and final["total"] >= 5999 and final["done"] == final["total"]
+        assert final["total"] >= 5999 and final["done"] == final["total"]
+        assert final["records"] >= 2000  # a busy stream may be sampled
+        assert final["lanes"] == 2  # runs packed into one lane per thread
         # one memory bar per worker, with its limit line
         rows = page.query_selector_all("#memory .bar-row")
         assert len(rows) == 2

@@ -17,7 +17,8 @@ from pardata.diagnostics.progress import format_bar
 from pardata.distributed import Client, LocalCluster
 from pardata.distributed.progress import futures_of, html_progress, progress
 from pardata.testing.cluster import slowinc, throws
-from scheduler.metrics import StreamView, TaskStream, key_text
+from pardata.distributed.report import with_lanes
+from scheduler.metrics import TaskStream, key_text, stream_records
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -115,29 +116,37 @@ def test_notebook_display_updates_in_place(client, monkeypatch):
 # --- the task stream's ring buffer and lanes (pure) ---------------------------------------------
 
 
-def test_task_stream_cursor_and_lanes():
+def test_task_stream_records_and_lanes():
     stream = TaskStream(maxlen=100)
-    view = StreamView(stream, length=50)
     # two threads on w1: runs overlap, so they take two lanes; a later run reuses lane 0
     stream.append(("inc-1", "w1", 0.0, 1.0, "done"))
     stream.append(("inc-2", "w1", 0.5, 1.5, "done"))
     stream.append((("x-1", 0), "w1", 1.0, 2.0, "error"))
     stream.append(("inc-3", "w2", 0.0, 3.0, "done"))
     stream.append(("x-1", "w1", 0.2, 0.4, "transfer"))
-    records, cursor = view.since(0)
-    assert cursor == 5 == stream.total
-    assert [(r[1], r[2], r[4], r[7]) for r in records] == [
-        ("inc-1", "inc", 0, "compute"),
-        ("inc-2", "inc", 1, "compute"),
-        ('["x-1", 0]', "x", 0, "error"),
-        ("inc-3", "inc", 0, "compute"),
-        ("x-1", "transfer", 0, "transfer"),
+    doc = stream_records(stream, {}, 0)
+    assert doc["next"] == 5 == stream.total and doc["workers"] == ["w1", "w2"] and doc["step"] == 1
+    assert [r[1:4] + [r[6]] for r in doc["records"]] == [
+        ["inc-1", "inc", 0, "compute"],
+        ["inc-2", "inc", 0, "compute"],
+        ['["x-1", 0]', "x", 0, "error"],
+        ["inc-3", "inc", 1, "compute"],
+        ["x-1", "transfer", 0, "transfer"],
     ]
-    assert view.since(cursor) == ([], 5)
+    lanes = [(r[3], r[4]) for r in with_lanes(doc["records"], doc["workers"])]
+    assert lanes == [("w1", 0), ("w1", 1), ("w1", 0), ("w2", 0), ("w1", 0)]
+    assert stream_records(stream, {}, 5)["records"] == []
     stream.append(("inc-4", "w1", 1.6, 1.7, "done"))
-    records, cursor = view.since(5)
-    assert [r[0] for r in records] == [5] and records[0][4] == 1
-    assert set(view.prefixes) == {"inc", "x", "transfer"}
+    (rec,) = stream_records(stream, {}, 5)["records"]
+    assert rec[0] == 5
+
+
+def test_best_fit_lanes_stay_one_per_thread():
+    """First fit would open a third lane here; best fit keeps two (one per thread)."""
+    runs = [("a1", 0.0, 1.0), ("b1", 0.5, 2.0), ("b2", 2.1, 2.5), ("a2", 1.5, 3.0)]  # in order of completion
+    records = [[i, k, "x", 0, s, e, "compute"] for i, (k, s, e) in enumerate(runs)]
+    lanes = {r[1]: r[4] for r in with_lanes(records, ["w"])}
+    assert lanes["a1"] == lanes["a2"] != lanes["b1"] == lanes["b2"]
 
 
 def test_task_stream_is_bounded():

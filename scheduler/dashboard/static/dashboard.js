@@ -3,7 +3,7 @@
 (function () {
   "use strict";
 
-  var POLL_MS = 500;          // two updates a second
+  var POLL_MS = 500;          // two updates a second, unless the scheduler asks for fewer
   var WINDOW_S = 15;          // seconds of task stream on screen
   var KEEP_S = 60;            // seconds of task stream kept in memory
   var ROW_H = 12, ROW_GAP = 2, GUTTER = 110, AXIS_H = 16;
@@ -56,13 +56,48 @@
     rows: [], hit: []
   };
 
+  // Lanes: the scheduler does not know which thread ran a task, so runs are packed
+  // here, per worker: best fit (the lane that became free last before the run started)
+  // gives one lane per thread. Records come in order of completion, so a run that
+  // started before a lane's latest one ended is checked against the runs it holds.
+  var lanes = {};
+  var TOL = 1e-4, KEEP_RUNS = 16;
+  function laneOf(worker, io, start, stop) {
+    var id = worker + (io ? "|io" : "|run");
+    var group = lanes[id] || (lanes[id] = []);
+    var best = -1, bestStop = -1, i, lane;
+    for (i = 0; i < group.length; i++) {
+      if (group[i].last - TOL <= start && group[i].last > bestStop) { best = i; bestStop = group[i].last; }
+    }
+    if (best < 0) {
+      for (i = 0; i < group.length && best < 0; i++) {
+        var free = true, runs = group[i].runs;
+        for (var j = 0; j < runs.length; j++) {
+          if (!(stop <= runs[j][0] + TOL || start >= runs[j][1] - TOL)) { free = false; break; }
+        }
+        if (free) best = i;
+      }
+    }
+    if (best < 0) { group.push({ last: stop, runs: [[start, stop]] }); return group.length - 1; }
+    lane = group[best];
+    if (stop > lane.last) lane.last = stop;
+    lane.runs.push([start, stop]);
+    if (lane.runs.length > KEEP_RUNS) lane.runs.shift();
+    return best;
+  }
+
   function addRecords(doc) {
     var s = doc.stream;
     if (!s) return;
     for (var p in s.colours) stream.colours[p] = s.colours[p];
-    var recs = s.records;
-    for (var i = 0; i < recs.length; i++) stream.records.push(recs[i]);
+    var recs = s.records, names = s.workers || [];
+    for (var i = 0; i < recs.length; i++) {
+      // [seq, key, prefix, worker index, start, stop, kind] -> [seq, key, prefix, worker, lane, start, stop, kind]
+      var r = recs[i], worker = names[r[3]], io = r[6] === "transfer" || r[6] === "spill";
+      stream.records.push([r[0], r[1], r[2], worker, laneOf(worker, io, r[4], r[5]), r[4], r[5], r[6]]);
+    }
     stream.received += recs.length;
+    stream.sampled = s.step > 1;
     stream.cursor = s.next;
     var horizon = doc.time - KEEP_S, drop = 0;
     while (drop < stream.records.length && stream.records[drop][6] < horizon) drop++;
@@ -157,8 +192,12 @@
     box.setAttribute("data-records", String(stream.received));
     box.setAttribute("data-drawn", String(drawn));
     box.setAttribute("data-rows", String(rows.length));
+    var runLanes = 0;
+    for (var id in lanes) if (id.slice(-4) === "|run") runLanes = Math.max(runLanes, lanes[id].length);
+    box.setAttribute("data-run-lanes", String(runLanes));
     var note = document.getElementById("stream-note");
-    if (note) note.textContent = "last " + WINDOW_S + " s, " + drawn + " shown, " + stream.received + " received";
+    if (note) note.textContent = "last " + WINDOW_S + " s, " + drawn + " shown, " + stream.received + " received" +
+      (stream.sampled ? " (busy: a sample of the runs)" : "");
     drawLegend();
   }
 
@@ -418,14 +457,18 @@
     document.body.setAttribute("data-updates", String(++updates));
   }
 
-  var updates = 0;
+  var updates = 0, wait = POLL_MS;
   function poll() {
-    if (document.hidden) { setTimeout(poll, POLL_MS); return; }
+    if (document.hidden) { setTimeout(poll, wait); return; }
     fetch(url(), { cache: "no-store", credentials: "same-origin" })
       .then(function (r) { if (!r.ok) throw new Error("HTTP " + r.status); return r.json(); })
-      .then(function (doc) { render(doc); document.body.removeAttribute("data-offline"); })
+      .then(function (doc) {
+        if (doc.poll_ms) wait = doc.poll_ms;
+        render(doc);
+        document.body.removeAttribute("data-offline");
+      })
       .catch(function () { document.body.setAttribute("data-offline", "1"); })
-      .then(function () { setTimeout(poll, POLL_MS); });
+      .then(function () { setTimeout(poll, wait); });
   }
 
   setupTips();
