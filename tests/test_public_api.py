@@ -15,6 +15,11 @@ PUBLIC = {
                       "argmax", "nansum", "nanmean", "cumsum", "cumprod"],
     "pardata.array.random": ["random", "normal", "randint", "default_rng"],
     "pardata.array.linalg": ["qr", "svd", "solve"],
+    "pardata.dataframe": ["from_pandas", "read_csv", "read_parquet", "from_delayed", "from_map",
+                          "from_array", "DataFrame", "Series", "Index", "concat", "merge"],
+    "pardata.bag": ["from_sequence", "read_text", "from_delayed", "range", "Bag"],
+    "pardata.distributed": ["Client", "LocalCluster", "wait", "as_completed", "progress",
+                            "performance_report", "Future"],
     "pardata.core": ["get_dependencies", "toposort", "cull", "fuse", "inline", "order", "Task",
                      "Ref", "DataNode", "Alias"],
 }
@@ -39,6 +44,32 @@ def test_array_surface():
     x = pa.ones((4, 4), chunks=2)
     missing = [name for name in ARRAY_METHODS if not hasattr(x, name)]
     assert not missing
+
+
+FRAME_METHODS = ["columns", "dtypes", "npartitions", "divisions", "known_divisions", "head", "assign",
+                 "astype", "fillna", "dropna", "isin", "apply", "map_partitions", "rename", "drop",
+                 "sum", "mean", "count", "min", "max", "std", "var", "nunique", "describe",
+                 "quantile", "groupby", "merge", "join", "set_index", "sort_values", "shuffle",
+                 "repartition", "drop_duplicates", "rolling", "to_parquet", "to_csv", "explain"]
+BAG_METHODS = ["map", "filter", "flatten", "pluck", "distinct", "frequencies", "topk", "fold",
+               "reduction", "foldby", "groupby", "sum", "count", "mean", "min", "max",
+               "to_dataframe", "to_textfiles", "take"]
+
+
+def test_dataframe_and_bag_surface():
+    import pandas as pd
+
+    import pardata.bag as pdb
+    import pardata.dataframe as pdd
+
+    df = pdd.from_pandas(
+        pd.DataFrame({"a": [1, 2, 3], "s": ["x", "y", "z"], "t": pd.date_range("2026", periods=3)}),
+        npartitions=2,
+    )
+    assert not [m for m in FRAME_METHODS if not hasattr(df, m)]
+    assert hasattr(df.a, "value_counts") and hasattr(df.s, "str") and hasattr(df.t, "dt")
+    b = pdb.from_sequence([1, 2, 3], npartitions=2)
+    assert not [m for m in BAG_METHODS if not hasattr(b, m)]
 
 
 def test_delayed_has_the_collection_protocol():
