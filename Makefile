@@ -4,7 +4,18 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench clean browser
+
+# The browser tests drive Debian's Chromium (never a browser Playwright downloads);
+# installed here when missing and we may (root), so `make test` works on a fresh machine.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else \
+	    echo "note: /usr/bin/chromium is missing; the browser tests will fail (apt-get install -y chromium)"; \
+	  fi; \
+	fi
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +26,7 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(PY) -m pardata.demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -q
 
 $(VENV)/.bench: $(STAMP)
