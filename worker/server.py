@@ -27,6 +27,8 @@ import tempfile
 import time
 import traceback
 
+from pardata import config
+from pardata._units import parse_timedelta
 from pardata.comm import BatchedSend, Comm, CommError, connect, listen, unbatch
 from pardata.comm import messages as m
 from pardata.comm.pool import ConnectionPool
@@ -123,7 +125,8 @@ class WorkerServer:
         self._start_memory()
         self.listener = await listen(self._listen_address, self._serve_peer, limits=self.limits, name=self.name)
         self.name = self.name or self.address
-        self.state = WorkerState(self.address, self.nthreads, validate=self.validate, **self._transfer_limits())
+        self.state = WorkerState(self.address, self.nthreads, validate=self.validate,
+                                 executor_lookahead=_executor_lookahead(), **self._transfer_limits())
         self.runner = TaskRunner(self.nthreads, loop, self._on_outcomes, name=f"pardata-worker-{self.name}")
         recovered = dict(self.store.buffer.recovered) if self.store.buffer is not None else {}
         try:
@@ -488,6 +491,13 @@ class WorkerServer:
         except Exception as exc:  # noqa: BLE001 - sent back to the caller
             tb = "".join(traceback.format_exception(exc))
             return m.FunctionResult(ok=False, value=pack_exception(exc), traceback=tb)
+
+
+def _executor_lookahead() -> float:
+    """``distributed.worker.executor-lookahead``: seconds of tiny tasks queued on the
+    executor per busy thread (see ``WorkerState``), so that a thread does not wait for
+    the event loop between them; 0 turns it off."""
+    return float(parse_timedelta(config.get("distributed.worker.executor-lookahead", "5ms")))
 
 
 class _Closing(Exception):

@@ -31,6 +31,12 @@ is dropped, counted in ``stale_completions`` and never reported.
 
 Policy. At most ``nthreads`` runs at once (stale runs still hold their
 thread), highest priority first (the smallest ``priority`` tuple, as in Dask).
+With ``executor_lookahead`` > 0, tasks of a kind known (from this worker's
+runs) to take less than that many seconds may also be handed to the executor
+while every thread is busy, up to about ``executor_lookahead`` seconds of them
+per thread, so that a thread running tiny tasks goes from one to the next
+without waiting for the event loop in between (they still run in priority
+order, ``nthreads`` at a time; a task's kind is the first word of its key).
 Inputs are fetched once however many local tasks need them, in priority
 order, batched per peer up to ``transfer_batch_nbytes``, with at most
 ``max_incoming_transfers`` peers at a time and ``incoming_bytes_limit`` bytes
@@ -81,6 +87,10 @@ from worker.instructions import (
 from worker.task import COMPUTING_STATES, ON_ITS_WAY_STATES, WorkerTask
 
 
+#: Most tasks queued on the executor per thread by ``executor_lookahead``.
+LOOKAHEAD_MAX = 16
+
+
 class InvalidWorkerTransition(Exception):
     """A transition the table does not allow; carries the task's story."""
 
@@ -125,6 +135,7 @@ class WorkerState:
         incoming_bytes_limit: int = 256 * 2**20,
         transfer_batch_nbytes: int = 50 * 2**20,
         default_nbytes: int = 1024,
+        executor_lookahead: float = 0.0,
         log_length: int = 100_000,
         validate: bool = False,
     ) -> None:
@@ -132,6 +143,12 @@ class WorkerState:
             raise ValueError("nthreads and max_incoming_transfers must be >= 1")
         self.address = address
         self.nthreads = nthreads
+        #: Seconds of short tasks queued on the executor per busy thread (0: none).
+        self.executor_lookahead = executor_lookahead
+        #: Most runs the executor may hold (``nthreads`` plus the lookahead's).
+        self.max_runs = nthreads * (1 + (LOOKAHEAD_MAX if executor_lookahead > 0 else 0))
+        #: Seconds a run of each task kind took here (running average).
+        self.run_durations: dict[str, float] = {}
         self.max_incoming_transfers = max_incoming_transfers
         self.incoming_bytes_limit = incoming_bytes_limit
         self.transfer_batch_nbytes = transfer_batch_nbytes
@@ -301,6 +318,7 @@ class WorkerState:
             self._maybe_unneeded[ts] = None
 
     def _on_task_completed(self, ev: TaskCompleted) -> None:
+        self._learn_duration(ev.key, ev.stop - ev.start)
         ts = self._end_run(ev.key, ev.attempt, stored=True)
         if ts is None:
             return
@@ -313,6 +331,7 @@ class WorkerState:
         self._recommend(ts, "memory")
 
     def _on_task_raised(self, ev: TaskRaised) -> None:
+        self._learn_duration(ev.key, ev.stop - ev.start)
         ts = self._end_run(ev.key, ev.attempt, stored=False)
         if ts is None:
             return
@@ -323,6 +342,12 @@ class WorkerState:
             ev.stop,
         )
         self._recommend(ts, "error")
+
+    def _learn_duration(self, key: Key, seconds: float) -> None:
+        if self.executor_lookahead > 0 and seconds >= 0:
+            kind = task_kind(key)
+            old = self.run_durations.get(kind)
+            self.run_durations[kind] = seconds if old is None else 0.5 * old + 0.5 * seconds
 
     def _end_run(self, key: Key, attempt: int, *, stored: bool) -> WorkerTask | None:
         """Close the run of ``attempt``; return its task if the result applies.
@@ -602,12 +627,26 @@ class WorkerState:
     def _ensure_computing(self) -> None:
         if self.paused:
             return
-        while self._ready and len(self.running) < self.nthreads:
+        while self._ready and (len(self.running) < self.nthreads or self._may_queue(self._ready[0])):
             entry = heapq.heappop(self._ready)
             self._queued -= 1
             ts = self._live(entry, "ready")
             if ts is not None and not self.is_busy(ts.key):
                 self._transition(ts, "executing")
+
+    def _may_queue(self, entry: _QueueEntry) -> bool:
+        """Whether the most urgent ready entry may wait on the executor for a thread
+        (see ``executor_lookahead``); True for a dead entry, which is only dropped."""
+        if self.executor_lookahead <= 0:
+            return False
+        ts = self._live(entry, "ready")
+        if ts is None:
+            return True
+        duration = self.run_durations.get(task_kind(ts.key))
+        if duration is None or duration >= self.executor_lookahead:
+            return False
+        per_thread = self.executor_lookahead / duration if duration > 0 else LOOKAHEAD_MAX
+        return len(self.running) < self.nthreads * (1 + min(int(per_thread), LOOKAHEAD_MAX))
 
     def _peer_top(self, peer: str) -> WorkerTask | None:
         """The most urgent key still to fetch from ``peer``, dropping dead entries."""
@@ -705,6 +744,12 @@ class WorkerState:
 
     def _log(self, kind: str, keys: tuple, detail: tuple) -> None:
         self.log.append(_new_entry(WorkerLogEntry, (self.stimulus, kind, keys, detail)))
+
+
+def task_kind(key: Key) -> str:
+    """The first word of a key's name: ``"inc-1f3a" -> "inc"``, ``("x-1", 0) -> "x"``."""
+    name = key[0] if type(key) is tuple and key else key
+    return name.partition("-")[0] if type(name) is str else str(name)
 
 
 def _void(ts: WorkerTask, finish: str) -> bool:

@@ -36,7 +36,7 @@ def validate_worker_state(ws: WorkerState) -> None:
 
 
 def _validate_bookkeeping(ws: WorkerState) -> None:
-    assert len(ws.running) <= ws.nthreads, ws.running
+    assert len(ws.running) <= ws.max_runs, ws.running
     assert len(ws.transfers) <= ws.max_incoming_transfers, ws.transfers
     assert ws.incoming_nbytes == sum(t.nbytes for t in ws.transfers.values())
     seen: set = set()
