@@ -50,10 +50,11 @@ def order(graph: Mapping[Key, Node], dependencies: Mapping | None = None) -> dic
     waiting = {k: len(ds) for k, ds in deps.items()}  # dependencies not numbered yet
     unnumbered = {k: len(ds) for k, ds in dependents.items()}  # dependents not numbered yet
     result: dict = {}
+    dep_sets: dict = {}  # dependencies as sets, for keys on the walk's stack that needed one
 
     def number_ready(runnable: list, expanding) -> None:
         """Number the ``runnable`` tasks that free an input, and what they make runnable."""
-        expanding_deps = None
+        expanding_deps = dep_sets.get(expanding)
         while runnable:
             c = runnable.pop()
             for d in deps[c]:
@@ -62,7 +63,7 @@ def order(graph: Mapping[Key, Node], dependencies: Mapping | None = None) -> dic
                     break
                 if others == 1 and expanding is not None:
                     if expanding_deps is None:
-                        expanding_deps = set(deps[expanding])
+                        expanding_deps = dep_sets[expanding] = set(deps[expanding])
                     if d in expanding_deps:
                         break
             else:
@@ -95,6 +96,7 @@ def order(graph: Mapping[Key, Node], dependencies: Mapping | None = None) -> dic
             else:
                 stack.pop()
                 on_stack.discard(key)
+                dep_sets.pop(key, None)
                 result[key] = len(result)
                 for d in deps[key]:
                     unnumbered[d] -= 1

@@ -90,6 +90,43 @@ def test_batched_matmul_and_big_contractions():
     assert_eq(x @ y, e @ f, rtol=1e-10)
 
 
+def _peak_buffers(expr, nbytes):
+    """Most arrays of ``nbytes`` alive at once (views count as their base) when ``expr``
+    runs on one thread in priority order."""
+    from pardata.base import collections_to_graph
+    from pardata.core import order
+
+    graph, keys = collections_to_graph([expr])
+    left = {k: k in keys for k in graph}
+    for node in graph.values():
+        for d in node.dependencies:
+            left[d] += 1
+    values, peak = {}, 0
+    for key in sorted(graph, key=order(graph).__getitem__):
+        values[key] = graph[key](values)
+        buffers = {}
+        for v in values.values():
+            while isinstance(getattr(v, "base", None), np.ndarray):
+                v = v.base
+            if isinstance(v, np.ndarray) and v.nbytes == nbytes:
+                buffers[id(v)] = v
+        peak = max(peak, len(buffers))
+        for d in (*graph[key].dependencies, key):
+            left[d] -= d != key
+            if not left[d]:
+                del values[d]
+    return peak
+
+
+@pytest.mark.parametrize("expr", [lambda x: x @ x[:, :2], lambda x: (x + x.T).sum(axis=0)])
+def test_products_and_transposes_hold_few_blocks_at_once(expr):
+    x = pa.random.default_rng(1).random((40, 40), chunks=4)  # 10 x 10 blocks
+    result = expr(x)
+    assert_eq(result, expr(x.compute()), rtol=1e-12)
+    # Blocks of x alive at once (by column, or whole rows of blocks: 10 or more).
+    assert _peak_buffers(result, 4 * 4 * 8) <= 3
+
+
 def add_block_id(block, block_id=None):
     return block + block_id[0] * 100
 
