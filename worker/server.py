@@ -185,11 +185,12 @@ class WorkerServer:
                                      on_terminate=self._on_terminate)
 
     def _transfer_limits(self) -> dict:
-        """With a memory limit, fetch at most a tenth of it at a time (in batches of half
-        that): inputs arriving faster than they can be spilled would outgrow the limit."""
+        """With a memory limit, fetch at most a twentieth of it at a time (in batches of
+        half that; one transfer may always start): transfers in flight when the worker
+        pauses still land, and must fit between the pause and terminate thresholds."""
         if not self.memory_limit:
             return {}
-        incoming = min(256 * 2**20, max(self.memory_limit // 10, 2**20))
+        incoming = min(256 * 2**20, max(self.memory_limit // 20, 2**20))
         return {"incoming_bytes_limit": incoming, "transfer_batch_nbytes": min(50 * 2**20, incoming // 2)}
 
     def _prepare_root(self) -> str:

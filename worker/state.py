@@ -37,6 +37,8 @@ while every thread is busy, up to about ``executor_lookahead`` seconds of them
 per thread, so that a thread running tiny tasks goes from one to the next
 without waiting for the event loop in between (they still run in priority
 order, ``nthreads`` at a time; a task's kind is the first word of its key).
+A task with large inputs, or of a kind with large outputs, is never queued so:
+memory is accounted, spilled and paused on between such runs.
 Inputs are fetched once however many local tasks need them, in priority
 order, batched per peer up to ``transfer_batch_nbytes``, with at most
 ``max_incoming_transfers`` peers at a time and ``incoming_bytes_limit`` bytes
@@ -89,6 +91,9 @@ from worker.task import COMPUTING_STATES, ON_ITS_WAY_STATES, WorkerTask
 
 #: Most tasks queued on the executor per thread by ``executor_lookahead``.
 LOOKAHEAD_MAX = 16
+#: A task whose inputs or (its kind's) output reach this many bytes is never queued
+#: ahead: memory must be accounted, spilled and paused on between such runs.
+LOOKAHEAD_MAX_NBYTES = 2**20
 
 
 class InvalidWorkerTransition(Exception):
@@ -149,6 +154,8 @@ class WorkerState:
         self.max_runs = nthreads * (1 + (LOOKAHEAD_MAX if executor_lookahead > 0 else 0))
         #: Seconds a run of each task kind took here (running average).
         self.run_durations: dict[str, float] = {}
+        #: Task kinds whose outputs were large (see ``LOOKAHEAD_MAX_NBYTES``).
+        self.bulky_kinds: set[str] = set()
         self.max_incoming_transfers = max_incoming_transfers
         self.incoming_bytes_limit = incoming_bytes_limit
         self.transfer_batch_nbytes = transfer_batch_nbytes
@@ -319,6 +326,8 @@ class WorkerState:
 
     def _on_task_completed(self, ev: TaskCompleted) -> None:
         self._learn_duration(ev.key, ev.stop - ev.start)
+        if ev.nbytes >= LOOKAHEAD_MAX_NBYTES and self.executor_lookahead > 0:
+            self.bulky_kinds.add(task_kind(ev.key))
         ts = self._end_run(ev.key, ev.attempt, stored=True)
         if ts is None:
             return
@@ -642,8 +651,11 @@ class WorkerState:
         ts = self._live(entry, "ready")
         if ts is None:
             return True
-        duration = self.run_durations.get(task_kind(ts.key))
-        if duration is None or duration >= self.executor_lookahead:
+        kind = task_kind(ts.key)
+        duration = self.run_durations.get(kind)
+        if duration is None or duration >= self.executor_lookahead or kind in self.bulky_kinds:
+            return False
+        if sum(self._nbytes(dep) for dep in ts.dependencies) >= LOOKAHEAD_MAX_NBYTES:
             return False
         per_thread = self.executor_lookahead / duration if duration > 0 else LOOKAHEAD_MAX
         return len(self.running) < self.nthreads * (1 + min(int(per_thread), LOOKAHEAD_MAX))

@@ -178,3 +178,23 @@ def test_put_with_a_known_size_and_clear_without_loading(tmp_path, monkeypatch):
         b.clear()
         assert len(b) == 0 and b.memory_bytes == 0 and b.spilled_bytes == 0
         assert spill_files(tmp_path) == []
+
+
+def test_a_value_read_back_is_evicted_again_without_writing(buf):
+    directory = buf.directory
+    for i in range(5):
+        buf[f"x{i}"] = arr(i)
+    written, disk = buf.metrics().spill_count, buf.disk_bytes
+    assert written == 2 and len(spill_files(directory)) == 2
+    np.testing.assert_array_equal(buf["x0"], arr(0))  # read back: x2 spills, x0's file stays
+    assert buf.spilled_keys() == ["x1", "x2"] and buf.spilled_bytes == 2 * MB
+    assert len(spill_files(directory)) == 3 and buf.disk_bytes > disk
+    for i in range(5, 8):  # x0 is evicted again, among others: no second write of it
+        buf[f"x{i}"] = arr(i)
+    assert "x0" in buf.spilled_keys() and buf.metrics().spill_count == written + 1 + 2
+    assert len(spill_files(directory)) == len(buf.spilled_keys())
+    np.testing.assert_array_equal(buf["x0"], arr(0))
+    buf["x0"] = arr(10)  # a new value: the old file goes
+    del buf["x3"]
+    assert len(spill_files(directory)) == len(buf.spilled_keys())
+    assert buf.disk_bytes == sum(os.path.getsize(os.path.join(directory, n)) for n in spill_files(directory))

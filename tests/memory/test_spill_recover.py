@@ -34,7 +34,9 @@ def test_reopening_re_registers_keys_with_their_sizes(tmp_path):
         assert (again.spilled_bytes, again.disk_bytes) == (spilled, disk)
         for k, v in values.items():
             np.testing.assert_array_equal(again[k], v)
-        assert again.spilled_keys() == [] and files(tmp_path) == []
+        assert again.spilled_keys() == [] and again.spilled_bytes == 0
+        assert len(files(tmp_path)) == 3 and again.disk_bytes == disk  # read back, still clean on disk
+    assert files(tmp_path) == []
 
 
 def test_without_recover_old_files_are_wiped(tmp_path):
@@ -60,7 +62,8 @@ def test_incomplete_and_corrupt_files_are_dropped_not_misread(tmp_path, caplog):
     with SpillBuffer(tmp_path, target=10**9, recover=True) as again:
         assert list(again.recovered) == ["good"]
         np.testing.assert_array_equal(again["good"], np.arange(1000))
-        assert files(tmp_path) == ["unrelated.txt"]
+        assert files(tmp_path) == [os.path.basename(paths["good"]), "unrelated.txt"]
+    assert files(tmp_path) == ["unrelated.txt"]
     assert "removing unreadable spill file" in caplog.text
 
 
@@ -72,7 +75,7 @@ def test_the_newer_of_two_files_for_one_key_wins(tmp_path):
     os.utime(tmp_path / "a.spill", ns=(10**18, 10**18 + 1))
     os.utime(tmp_path / "b.spill", ns=(10**18, 10**18))
     with SpillBuffer(tmp_path, target=10**9, recover=True) as again:
-        assert again["k"] == "old" and files(tmp_path) == []
+        assert again["k"] == "old" and files(tmp_path) == ["a.spill"]  # the newer one, kept
 
 
 def test_a_write_that_fails_midway_leaves_nothing(tmp_path, monkeypatch):

@@ -9,6 +9,11 @@ A ``MutableMapping`` from key to value. Each value lives in one of four places:
 - *slow*: on disk only, one self-describing file per key (``spillfile``); a read loads it
   back into *fast*. Concurrent reads of one spilled key share one load.
 
+A value read back from disk keeps its file (it is *clean*: values never change in place),
+so evicting it again only drops it from memory, without pickling or writing anything;
+overwriting or deleting the key deletes the file. A worker that spills, reads back and
+spills again (a reduction over persisted data) thus writes each value once.
+
 Managed memory is the ``sizeof`` of every value in memory. With ``evict_on_set`` (the
 default, for simple synchronous use) a write that takes memory above ``target`` spills
 right away, blocking the caller. A server on an event loop passes ``evict_on_set=False``
@@ -74,6 +79,7 @@ class _Outgoing:
     key: Hashable
     value: Any
     size: int
+    clean: bool = False  # its file is still on disk: already moved back to *slow*
 
 
 class _Load(Future):
@@ -118,6 +124,7 @@ class SpillBuffer(MutableMapping):
         self._pinned: dict[Hashable, Any] = {}
         self._outgoing: dict[Hashable, _Outgoing] = {}
         self._slow: dict[Hashable, _OnDisk] = {}
+        self._clean: dict[Hashable, _OnDisk] = {}  # keys in fast whose file is still current
         self._loading: dict[Hashable, Future] = {}
         self._sizes: dict[Hashable, int] = {}  # of values in fast and pinned
         self._fast_bytes = self._pinned_bytes = self._outgoing_bytes = 0
@@ -207,6 +214,11 @@ class SpillBuffer(MutableMapping):
         if key in self._fast:
             del self._fast[key]
             self._fast_bytes -= self._sizes.pop(key)
+            entry = self._clean.pop(key, None)
+            if entry is not None:
+                self._disk_bytes -= entry.disk_bytes
+                self._disk_full = False
+                return entry.path
         elif key in self._pinned:
             del self._pinned[key]
             self._pinned_bytes -= self._sizes.pop(key)
@@ -282,17 +294,16 @@ class SpillBuffer(MutableMapping):
         with self._lock:
             self._loading.pop(key, None)
             current = self._slow.get(key) is entry
-            if current:
+            if current:  # the file stays: a later eviction of this value needs no write
                 del self._slow[key]
-                self._forget_disk(entry)
+                self._spilled_bytes -= entry.memory_bytes
+                self._clean[key] = entry
                 self._fast[key] = value
                 self._sizes[key] = entry.memory_bytes
                 self._fast_bytes += entry.memory_bytes
                 self._count["unspill"] += 1
                 self._bytes["unspill"] += entry.memory_bytes
                 self._seconds["unspill"] += time.perf_counter() - start
-        if current:
-            spillfile.unlink(entry.path)
         future.set_result(value)
 
     async def get_async(self, key: Hashable) -> Any:
@@ -342,6 +353,11 @@ class SpillBuffer(MutableMapping):
         tried.add(key)
         size = self._sizes.pop(key)
         self._fast_bytes -= size
+        entry = self._clean.pop(key, None)
+        if entry is not None:  # its file is current: just forget the value
+            self._slow[key] = entry
+            self._spilled_bytes += entry.memory_bytes
+            return _Outgoing(key, None, size, clean=True)
         out = self._outgoing[key] = _Outgoing(key, value, size)
         self._outgoing_bytes += size
         return out
@@ -375,11 +391,16 @@ class SpillBuffer(MutableMapping):
         total = 0
         executor = self._get_executor()
         for out in self._victims(nbytes):
-            total += await asyncio.wrap_future(executor.submit(self._spill, out))
+            if out.clean:
+                total += out.size
+            else:
+                total += await asyncio.wrap_future(executor.submit(self._spill, out))
         return total
 
     def _spill(self, out: _Outgoing) -> int:
         """Write ``out`` to disk and drop it from memory (any thread); bytes spilled."""
+        if out.clean:
+            return out.size
         key = out.key
         start = time.perf_counter()
         try:
@@ -515,7 +536,7 @@ class SpillBuffer(MutableMapping):
         if remove_files and os.path.isdir(self.directory):
             spillfile.remove_all(self.directory)
         with self._lock:
-            for store in (self._fast, self._pinned, self._outgoing, self._slow, self._sizes):
+            for store in (self._fast, self._pinned, self._outgoing, self._slow, self._sizes, self._clean):
                 store.clear()
             self._fast_bytes = self._pinned_bytes = self._outgoing_bytes = 0
             self._spilled_bytes = self._disk_bytes = 0
