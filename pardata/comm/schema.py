@@ -392,6 +392,8 @@ class _AnySpec(_Spec):
 _ANY = _AnySpec()
 _FRAME_LIST = _List(_Bytes(), as_tuple=False)
 _FRAME_TYPES = {bytes, memoryview}
+#: Payload headers are never modified, so decoded ones are shared (see pardata.serialize).
+_SHARED_HEADERS = {name: {"serializer": name} for name in ("pickle", "cloudpickle")}
 
 
 class _SerializedSpec(_Spec):
@@ -418,6 +420,8 @@ class _SerializedSpec(_Spec):
         header, frames = v
         if len(header) != 1 or set(map(type, header.values())) != {str}:
             _check_any(header, 1)  # anything but the usual {"serializer": name}
+        else:  # a scheduler holding a million payloads keeps one copy of that header
+            header = _SHARED_HEADERS.get(next(iter(header.values())), header) if "serializer" in header else header
         if type(frames) is not list or not set(map(type, frames)) <= _FRAME_TYPES:
             frames = _FRAME_LIST.decode(frames)
         return Serialized(header, frames)

@@ -42,10 +42,10 @@ import threading
 import types
 import uuid
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-__all__ = ["TokenizeError", "normalize_token", "tokenize"]
+__all__ = ["TokenizeError", "normalize_token", "tokenize", "tokenize_calls"]
 
 
 class TokenizeError(TypeError):
@@ -84,6 +84,18 @@ def tokenize(*args: Any, **kwargs: Any) -> str:
         named = sorted([(k, normalize_token(v)) for k, v in kwargs.items()])
         parts.append(("<kwargs>", tuple(named)))
     return _digest_text(_safe_repr(parts))
+
+
+def tokenize_calls(func: Any, calls: Iterable[tuple], kwargs: dict) -> list[str]:
+    """``[tokenize(func, args, kwargs) for args in calls]``, normalizing ``func`` and
+    ``kwargs`` once: what ``Client.map`` needs for many calls of one function.
+
+    >>> tokenize_calls(len, [("a",), ("b",)], {}) == [tokenize(len, ("a",), {}), tokenize(len, ("b",), {})]
+    True
+    """
+    fn = normalize_token(func)
+    kw = normalize_token(kwargs)
+    return [_digest_text(_safe_repr([fn, normalize_token(args), kw])) for args in calls]
 
 
 # --- the normalized tree's text -------------------------------------------------------------

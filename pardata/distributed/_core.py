@@ -30,7 +30,7 @@ from pardata.comm.settings import batched_send_interval, connect_timeout, limits
 from pardata.core.tokenize import tokenize
 
 from ._data import WorkerTraffic
-from ._graph import call_key, check_key, graph_submission, task_for_call
+from ._graph import call_key, call_keys, check_key, graph_submission, task_for_call
 from .errors import FutureLostError
 from .future import CANCELLED, Future, FutureState
 
@@ -223,7 +223,7 @@ class ClientCore(WorkerTraffic):
         elif isinstance(key, str):
             keys = [f"{key}-{tokenize(fn, args, kwargs) if pure else uuid.uuid4().hex}" for args in calls]
         else:
-            keys = [call_key(fn, args, kwargs, pure) for args in calls]
+            keys = call_keys(fn, calls, kwargs, pure)
         graph = {k: task_for_call(k, fn, args, kwargs) for k, args in zip(keys, calls)}
         wanted = list(dict.fromkeys(keys))
         msg = graph_submission(graph, wanted, user_priority=priority, retries=retries,

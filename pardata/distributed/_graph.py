@@ -20,12 +20,12 @@ from typing import Any
 from pardata.comm.messages import SubmitGraph
 from pardata.core.ordering import order
 from pardata.core.spec import Alias, DataNode, Fused, Ref, Task
-from pardata.core.tokenize import tokenize
+from pardata.core.tokenize import tokenize, tokenize_calls
 from pardata.serialize import SerializationError, Serialized, dumps, serialize
 
 from .future import Future
 
-__all__ = ["call_key", "check_key", "task_for_call", "graph_submission", "describe_unpicklable"]
+__all__ = ["call_key", "call_keys", "check_key", "task_for_call", "graph_submission", "describe_unpicklable"]
 
 
 def check_key(key: Any) -> Any:
@@ -50,17 +50,29 @@ def call_key(fn: Any, args: tuple, kwargs: dict, pure: bool) -> str:
     return f"{funcname(fn)}-{token}"
 
 
+def call_keys(fn: Any, calls: list, kwargs: dict, pure: bool) -> list:
+    """``[call_key(fn, args, kwargs, pure) for args in calls]``, tokenizing ``fn`` once."""
+    name = funcname(fn)
+    if not pure:
+        return [f"{name}-{uuid.uuid4().hex}" for _ in calls]
+    return [f"{name}-{token}" for token in tokenize_calls(fn, calls, kwargs)]
+
+
 def _replace(obj: Any) -> Any:
     """``obj`` with every Future inside replaced by ``Ref(key)`` (itself if none)."""
     typ = type(obj)
     if typ is Future:
         return Ref(obj.key)
     if typ is list or typ is tuple:
+        if _MAY_HOLD_FUTURES.isdisjoint(map(type, obj)):
+            return obj
         items = [_replace(x) for x in obj]
         if all(a is b for a, b in zip(items, obj)):
             return obj
         return items if typ is list else tuple(items)
     if typ is dict:
+        if _MAY_HOLD_FUTURES.isdisjoint(map(type, obj.values())):
+            return obj
         items = {k: _replace(v) for k, v in obj.items()}
         if all(items[k] is v for k, v in obj.items()):
             return obj
@@ -68,6 +80,10 @@ def _replace(obj: Any) -> Any:
     if typ is Task:
         return _replace_task(obj)
     return obj
+
+
+#: Types ``_replace`` looks into (or replaces): anything else holds no Future it sees.
+_MAY_HOLD_FUTURES = frozenset([Future, list, tuple, dict, Task])
 
 
 def _replace_task(task: Task) -> Task:

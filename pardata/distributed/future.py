@@ -31,11 +31,18 @@ __all__ = ["Future", "FutureState", "wait", "as_completed"]
 
 PENDING, FINISHED, ERROR, CANCELLED, LOST = "pending", "finished", "error", "cancelled", "lost"
 
+_event_lock = threading.Lock()  # makes each FutureState's Event at most once
+
 
 class FutureState:
-    """Status of one key as this client knows it; mutated on the client loop only."""
+    """Status of one key as this client knows it; mutated on the client loop only.
 
-    __slots__ = ("key", "status", "nbytes", "who_has", "error", "_exception", "event", "_waiters", "_callbacks")
+    What waits for it is made on first use (a client may hold a million of these, and
+    most are never waited for one by one): ``_event`` by a thread blocking in
+    ``wait_blocking``, ``_waiters`` by coroutines, ``_callbacks`` by done-callbacks.
+    """
+
+    __slots__ = ("key", "status", "nbytes", "who_has", "error", "_exception", "_event", "_waiters", "_callbacks")
 
     def __init__(self, key) -> None:
         self.key = key
@@ -44,22 +51,36 @@ class FutureState:
         self.who_has: list[str] = []
         self.error = None  # the key-erred message, or a reason string
         self._exception: BaseException | None = None
-        self.event = threading.Event()
-        self._waiters: list[asyncio.Future] = []
-        self._callbacks: list[Callable[[], None]] = []
+        self._event: threading.Event | None = None
+        self._waiters: list[asyncio.Future] | None = None
+        self._callbacks: list[Callable[[], None]] | None = None
 
     def done(self) -> bool:
         return self.status != PENDING
 
+    def wait_blocking(self, timeout: float | None) -> bool:
+        """Block this (non-loop) thread until done; False if ``timeout`` passed first."""
+        if self.status != PENDING:
+            return True
+        with _event_lock:
+            if self._event is None:
+                self._event = threading.Event()
+        # The loop sets the status before it looks for an event: either it saw this
+        # event and sets it, or the status is already final when checked here.
+        if self.status != PENDING:
+            return True
+        return self._event.wait(timeout)
+
     def _settle(self, status: str) -> None:
         self.status = status
-        self.event.set()
-        waiters, self._waiters = self._waiters, []
-        for w in waiters:
+        if self._event is not None:
+            self._event.set()
+        waiters, self._waiters = self._waiters, None
+        for w in waiters or ():
             if not w.done():
                 w.set_result(None)
-        callbacks, self._callbacks = self._callbacks, []
-        for cb in callbacks:
+        callbacks, self._callbacks = self._callbacks, None
+        for cb in callbacks or ():
             cb()
 
     def finish(self, nbytes: int, who_has: list[str]) -> None:
@@ -82,13 +103,16 @@ class FutureState:
     def reset(self) -> None:
         """Pending again (the key was submitted anew after a cancellation)."""
         self.status = PENDING
-        self.event.clear()
+        if self._event is not None:
+            self._event.clear()
         self.error = self._exception = None
 
     async def wait(self) -> None:
         if self.status != PENDING:
             return
         waiter = asyncio.get_running_loop().create_future()
+        if self._waiters is None:
+            self._waiters = []
         self._waiters.append(waiter)
         await waiter
 
@@ -96,6 +120,8 @@ class FutureState:
         """Call ``callback()`` on the loop once done (at once if already done)."""
         if self.status != PENDING:
             callback()
+        elif self._callbacks is None:
+            self._callbacks = [callback]
         else:
             self._callbacks.append(callback)
 
@@ -170,7 +196,7 @@ class Future:
         return self._state.status != PENDING
 
     def _wait(self, timeout: float | None) -> None:
-        if not self._state.event.wait(timeout):
+        if not self._state.wait_blocking(timeout):
             raise TimeoutError(f"{self.key!r} is not done after {timeout}s")
 
     def result(self, timeout: float | None = None) -> Any:
