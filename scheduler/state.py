@@ -174,6 +174,7 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         self._steals: dict = {}  # task -> thief, while a RequestSteal is unanswered
         self._queue: list = []  # heap of (priority, token, ts) for queued tasks
         self._queue_token = 0
+        self._root_block: tuple = (None, 0)  # (worker, roots it still takes) without queuing
         self._queue_dirty = False  # tasks were queued: offer them to every worker
         self._unrunnable_dirty = False  # workers or resources appeared: retry no-worker
         self._freed: dict = {}  # workers whose load dropped during this event
@@ -416,12 +417,36 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
     # --- assignment ------------------------------------------------------------------
 
     def _placement(self, ts: SchedulerTask) -> tuple:
-        if self.queuing and not ts.dependencies and ts.workers is None and ts.resources is None:
-            return QUEUED, None
+        if not ts.dependencies and ts.workers is None and ts.resources is None:
+            if self.queuing:
+                return QUEUED, None
+            ws = self._root_block_worker(ts)
+            if ws is not None:
+                return PROCESSING, ws
         ws = placement.decide_worker(self, ts)
         if ws is None:
             return NO_WORKER, None
         return PROCESSING, ws
+
+    def _root_block_worker(self, ts: SchedulerTask) -> SchedulerWorker | None:
+        """Without queuing, roots that are ready together go out in contiguous blocks
+        (priority order), about one block of ``ready / threads`` per thread, so that
+        neighbours, which are reduced together, share a worker. None: no running worker."""
+        ws, left = self._root_block
+        if (
+            ws is None
+            or left <= 0
+            or self.workers.get(ws.name) is not ws
+            or ws.paused
+            or not admission.admits(self, ws, ts)
+        ):
+            ws = placement.decide_worker(self, ts)
+            if ws is None:
+                return None
+            threads = sum(w.nthreads for w in self._running) or 1
+            left = math.ceil((len(self._ready) + 1) / threads) * ws.nthreads
+        self._root_block = (ws, left - 1)
+        return ws
 
     def _assign(self, ts: SchedulerTask, ws: SchedulerWorker) -> None:
         duration = self._durations.get(ts.prefix, self.default_task_duration)

@@ -80,3 +80,20 @@ def test_short_roots_are_shared_between_workers(harness):
     assert len(per_worker["a"]) == len(per_worker["b"]) == 10  # 10 ms of 1 ms tasks each
     # neighbouring roots stay together (their reductions stay local)
     assert per_worker["a"] == [f"inc-{i}" for i in range(10)] or per_worker["b"] == [f"inc-{i}" for i in range(10)]
+
+
+def test_without_queuing_roots_go_out_in_contiguous_blocks(harness):
+    import math
+
+    h = harness(worker_saturation=math.inf)
+    h(WorkerJoined("a", 1), WorkerJoined("b", 1))
+    tasks = dict(roots(8))
+    tasks.update({f"add-{i}": TaskSpec(dependencies=(f"inc-{2 * i}", f"inc-{2 * i + 1}"), priority=(8 + i,))
+                  for i in range(4)})
+    out = h(GraphSubmitted("c", tasks, [f"add-{i}" for i in range(4)]))
+    placed = {e.key: e.worker for e in h.of(Execute, out)}
+    assert len(placed) == 8
+    first, second = placed["inc-0"], placed["inc-7"]
+    assert first != second
+    # neighbours share a worker, so every add finds both inputs in one place
+    assert [placed[f"inc-{i}"] for i in range(8)] == [first] * 4 + [second] * 4
