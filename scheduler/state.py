@@ -225,7 +225,8 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
             if now is not None and now > self.now:
                 self.now = now
             handler(event)
-            self._settle()
+            self._settle(offer=False)
+        self._settle()  # capacity freed by all the events is offered once, at the end
         self._flush_frees()
         if self.validate_every_handle:
             self.validate()
@@ -254,8 +255,12 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         self.stale_messages += 1
         self._log.append(("stale", self._stimulus, key, why))
 
-    def _settle(self) -> None:
-        """Drain recommendations, then offer freed capacity to queued and parked work."""
+    def _settle(self, offer: bool = True) -> None:
+        """Drain recommendations, then offer freed capacity to queued and parked work.
+
+        With ``offer=False`` freed capacity is only noted (``_freed``, ``_queue_dirty``):
+        a batch of results from a worker then refills its slots once, not once per result.
+        """
         recs = self._recs
         ready = self._ready
         while True:
@@ -271,14 +276,17 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
                 self._unrunnable_dirty = False
                 if self.unrunnable:
                     self._retry_unrunnable()
-            if self._counts[QUEUED] and (self._queue_dirty or self._freed):
+            if not offer:
+                pass
+            elif self._counts[QUEUED] and (self._queue_dirty or self._freed):
                 self._fill_slots()
             elif self.work_stealing and self._freed and self._saturated:
                 thieves = [ws for ws in self._freed if ws in self._idle]
                 if thieves:
                     self._steal_for(thieves, victim_limit=STEAL_VICTIMS_ON_IDLE)
-            self._queue_dirty = False
-            self._freed.clear()
+            if offer:
+                self._queue_dirty = False
+                self._freed.clear()
             if not recs and not ready:
                 return
 
