@@ -646,7 +646,7 @@ class WorkerState:
     def _may_queue(self, entry: _QueueEntry) -> bool:
         """Whether the most urgent ready entry may wait on the executor for a thread
         (see ``executor_lookahead``); True for a dead entry, which is only dropped."""
-        if self.executor_lookahead <= 0:
+        if self.executor_lookahead <= 0 or len(self.running) >= self.max_runs:
             return False
         ts = self._live(entry, "ready")
         if ts is None:

@@ -37,7 +37,7 @@ class BatchedSend:
     ``interval=0`` writes once per event-loop iteration that queued something.
     """
 
-    def __init__(self, interval: float = 0.001, max_batch: int = 5000) -> None:
+    def __init__(self, interval: float = 0.001, max_batch: int = 1000) -> None:
         self.interval = interval
         self.max_batch = max_batch
         self.comm: Comm | None = None
