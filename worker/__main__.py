@@ -155,15 +155,16 @@ async def _run(args: argparse.Namespace) -> None:
 async def _run_nanny(args: argparse.Namespace, argv: list[str]) -> int:
     """Run the worker as a child process under a ``Nanny`` until told to stop."""
     log = logging.getLogger("pardata.worker")
-    address = await _scheduler_address(args)
+    if not args.scheduler_address and not args.scheduler_file:
+        raise SystemExit("pardata-worker: give SCHEDULER_ADDRESS or --scheduler-file")
     limit = memory_limit(args.memory_limit)
     root = args.local_directory or os.path.join(tempfile.gettempdir(), "pardata-worker-space")
     os.makedirs(root, exist_ok=True)
     home = tempfile.mkdtemp(prefix="nanny-", dir=root)
+    # The child gets our scheduler address or file and starts at once: with a file it
+    # waits for the scheduler itself, so its start-up overlaps the scheduler's.
     child = [sys.executable, "-m", "worker", *argv, "--no-nanny", "--memory-limit", str(limit),
              "--spill-directory", os.path.join(home, "spill")]
-    if not args.scheduler_address:
-        child.insert(3, address)
     name = args.name or f"nanny-{os.getpid()}"
 
     def reporter(event: str):
@@ -172,6 +173,7 @@ async def _run_nanny(args: argparse.Namespace, argv: list[str]) -> int:
             from pardata.comm import messages as m
 
             try:
+                address = await _scheduler_address(args)
                 comm = await connect(address, timeout=5.0, name=f"nanny {name}")
                 try:
                     await comm.write(m.NannyReport(name=name, event=event, reason=record.reason,

@@ -13,7 +13,9 @@ to inspect, at the price of the GIL.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import itertools
 import json
 import math
 import os
@@ -204,17 +206,29 @@ class LocalCluster:
 
     def wait_for_workers(self, n: int, timeout: float | None = None) -> None:
         """Block until ``n`` workers are connected to the scheduler."""
-        deadline = time.monotonic() + (timeout or self.timeout)
-        while True:
-            nthreads = self._runner.run(_query_once(self.scheduler_address, "nthreads", 10.0), 15.0)
-            if len(nthreads) >= n:
-                return
-            dead = [p for p in self.worker_processes if p.poll() is not None]
-            if dead and len(self.worker_processes) - len(dead) < n:
-                raise RuntimeError(f"{len(dead)} worker process(es) exited during start-up")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"only {len(nthreads)} of {n} workers connected within {timeout}s")
-            time.sleep(0.02)
+        timeout = timeout or self.timeout
+        self._runner.run(self._wait_for_workers(n, timeout), timeout + 15.0)
+
+    async def _wait_for_workers(self, n: int, timeout: float) -> None:
+        # One connection asked every 10 ms: a connection per question would cost this
+        # process and the scheduler milliseconds of CPU each, while every core is busy
+        # starting the cluster's processes.
+        deadline = time.monotonic() + timeout
+        comm = await connect(self.scheduler_address, timeout=10.0, name="local-cluster")
+        try:
+            for request_id in itertools.count(1):
+                await comm.write(m.Query(request_id=request_id, name="nthreads"))
+                nthreads = (await asyncio.wait_for(comm.read(), 10.0)).data
+                if len(nthreads) >= n:
+                    return
+                dead = [p for p in self.worker_processes if p.poll() is not None]
+                if dead and len(self.worker_processes) - len(dead) < n:
+                    raise RuntimeError(f"{len(dead)} worker process(es) exited during start-up")
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"only {len(nthreads)} of {n} workers connected within {timeout}s")
+                await asyncio.sleep(0.01)
+        finally:
+            comm.abort()
 
     def restart_workers(self, timeout: float | None = None) -> None:
         """Replace every worker process with a fresh one (processes=True only)."""
