@@ -14,6 +14,7 @@ import string
 
 import numpy as np
 
+from pardata.array import buffers
 from pardata.array.chunks import common_refinement, is_unknown, offsets
 from pardata.array.core import Array
 from pardata.array.layers import ArrayArg, BlockMap, Blockwise, PerBlock
@@ -219,7 +220,7 @@ def _elementwise(op, *args):
             tiles = [a[i:i + TILE, j:j + TILE] if type(a) is np.ndarray else a for a in args]
             if out is None:
                 first = ufunc(*tiles)
-                out = np.empty((n0, n1), dtype=first.dtype)
+                out = buffers.empty((n0, n1), first.dtype)
                 out[:TILE, :TILE] = first
             else:
                 ufunc(*tiles, out=out[i:i + TILE, j:j + TILE])

@@ -12,14 +12,22 @@ from numbers import Number
 
 import numpy as np
 
+from pardata.array import buffers
 from pardata.array.chunks import chunk_shape, normalize_chunks
 from pardata.array.core import Array
 from pardata.array.layers import Blockwise, PerBlock
 from pardata.core.tokenize import tokenize
 
 
+# Methods that fill a given array (``out=``): their blocks go into pooled buffers.
+_FILLS = {"random", "standard_normal"}
+
+
 def _draw(seed, flat_index, shape, method, args, kwargs):
     rng = np.random.Generator(np.random.PCG64(np.random.SeedSequence(seed, spawn_key=(flat_index,))))
+    if method in _FILLS:
+        out = buffers.empty(shape, kwargs.get("dtype", np.float64))
+        return getattr(rng, method)(*args, out=out, **kwargs)
     return getattr(rng, method)(*args, size=shape, **kwargs)
 
 

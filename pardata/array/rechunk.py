@@ -18,6 +18,7 @@ from bisect import bisect_right
 
 import numpy as np
 
+from pardata.array import buffers
 from pardata.array.chunks import has_unknown, is_unknown, normalize_chunks, offsets
 from pardata.array.core import Array
 from pardata.array.layers import GraphLayer, block_indices
@@ -52,7 +53,7 @@ def _overlaps(old: tuple, new: tuple) -> list:
 def _assemble(shape, dtype, pieces, *blocks):
     if None in shape:  # axes left as they were (possibly of unknown length)
         shape = tuple(blocks[0].shape[a] if s is None else s for a, s in enumerate(shape))
-    out = np.empty(shape, dtype=dtype)
+    out = buffers.empty(shape, dtype)
     for (dest, src), block in zip(pieces, blocks):
         out[dest] = block[src]
     return out

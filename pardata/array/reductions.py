@@ -23,6 +23,7 @@ from numbers import Integral
 
 import numpy as np
 
+from pardata.array import buffers
 from pardata.array.chunks import offsets
 from pardata.array.core import Array
 from pardata.array.layers import ArrayArg, BlockMap, Blockwise, GraphLayer, PerBlock, block_indices
@@ -250,7 +251,8 @@ def _moment_chunk(skipna, dtype, order, block, axes):
         return n, total
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / np.where(n == 0, 1, n)
-    dev = block - mean  # the one block-sized temporary; squared in place below
+    # the one block-sized temporary (pooled); squared in place below
+    dev = np.subtract(block, mean, out=buffers.empty(block.shape, np.result_type(block.dtype, mean.dtype)))
     if dev.dtype.kind == "c":
         sq = (dev * dev.conj()).real
     else:
