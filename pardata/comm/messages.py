@@ -37,6 +37,9 @@ __all__ = [
     "DataPlaced", "KeyInMemory", "KeyErred", "KeyCancelled", "KeyLost", "Query", "QueryReply",
     "GetData", "DataReply", "PutData", "Ack", "RunFunction", "FunctionResult",
     "WorkerMetrics",
+    # peer-to-peer shuffle
+    "ShuffleRunRequest", "ShuffleRunReply", "ShuffleShards", "ShuffleFetchOutput", "ShuffleOutput",
+    "ShuffleForget",
 ]
 
 #: Bumped on any incompatible change to framing or to an existing message.
@@ -480,3 +483,72 @@ class FunctionResult(Message):
     ok: bool
     value: Serialized
     traceback: str = ""
+
+
+# --- peer-to-peer shuffle ----------------------------------------------------------------
+#
+# A shuffle ``shuffle_id`` runs as numbered runs: the scheduler starts run ``run_id`` over
+# the workers alive (``workers``, sorted; output ``j`` is owned by ``workers[j % n]``) and
+# starts a new run when one of them leaves. Shards are pickled by their sender and stay
+# opaque bytes until the output's owner unpacks them.
+
+
+@message("shuffle-run-request")
+class ShuffleRunRequest(Message):
+    """Worker -> scheduler (a one-off connection): the current run of a shuffle, started
+    if there is none. ``barrier`` is the key of the shuffle's barrier task, whose
+    dependents are restricted to the owners of their outputs."""
+
+    shuffle_id: str
+    barrier: Key
+    npartitions_out: int
+
+
+@message("shuffle-run-reply")
+class ShuffleRunReply(Message):
+    """The run to send shards under, and its participants (``error`` when refused)."""
+
+    shuffle_id: str
+    run_id: int = 0
+    workers: list[str] = dataclasses.field(default_factory=list)
+    error: str = ""
+
+
+@message("shuffle-shards")
+class ShuffleShards(Message):
+    """Worker -> worker: pieces of input partitions ``inputs[i]`` for outputs ``outputs[i]``;
+    answered by ``ack`` once buffered (late when the receiver's buffer is full:
+    backpressure), or ``ok=False`` when ``run_id`` is not the receiver's current run."""
+
+    shuffle_id: str
+    run_id: int
+    outputs: list[int]
+    inputs: list[int]
+    shards: list[bytes]
+
+
+@message("shuffle-fetch-output")
+class ShuffleFetchOutput(Message):
+    """Worker -> the owner of output ``output``: send me its shards (an output task that
+    could not run on its owner); answered by ``shuffle-output``."""
+
+    shuffle_id: str
+    run_id: int
+    output: int
+
+
+@message("shuffle-output")
+class ShuffleOutput(Message):
+    """The shards of one output (``inputs[i]`` is the input partition of ``shards[i]``)."""
+
+    inputs: list[int] = dataclasses.field(default_factory=list)
+    shards: list[bytes] = dataclasses.field(default_factory=list)
+    error: str = ""
+
+
+@message("shuffle-forget")
+class ShuffleForget(Message):
+    """Scheduler -> worker: runs up to ``run_id`` of the shuffle are over; drop their files."""
+
+    shuffle_id: str
+    run_id: int
