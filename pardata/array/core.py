@@ -148,6 +148,13 @@ class Array(CollectionMixin):
 
         return BlockView(self)
 
+    @property
+    def vindex(self):
+        """Point-wise indexing with broadcast integer arrays (Dask's ``vindex``)."""
+        from pardata.array.vindex import VIndex
+
+        return VIndex(self)
+
     def __len__(self) -> int:
         if not self.chunks:
             raise TypeError("len() of unsized object")
