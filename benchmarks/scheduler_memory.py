@@ -95,14 +95,15 @@ def _settled_rss(pid: int, seconds: float = 1.0) -> int:
 def measure_pardata(ntasks: int, chunk: int) -> dict:
     from pardata.core.spec import Ref, Task
     from pardata.distributed import Client
+    from pardata.security import Security
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "scheduler.json")
         proc = subprocess.Popen([sys.executable, "-m", "scheduler", "--scheduler-file", path,
                                  "--log-level", "WARNING"])
         try:
-            address = _wait_for_file(path, proc)["address"]
-            client = Client(address)
+            info = _wait_for_file(path, proc)
+            client = Client(info["address"], security=Security.from_env(auth_file=info["auth_file"]))
             before = _settled_rss(proc.pid)
             futures = []
             submitted = 0

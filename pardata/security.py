@@ -19,6 +19,8 @@ the secret travels in an environment variable, never on a command line that
 
 from __future__ import annotations
 
+import argparse
+import logging
 import os
 import secrets
 import shutil
@@ -28,6 +30,7 @@ import tempfile
 import weakref
 from typing import Mapping
 
+from pardata._security_options import SECRET_ENV_VARS, add_cli_options
 from pardata.comm.auth import (
     ENV_VAR,
     HMACAuthenticator,
@@ -40,13 +43,23 @@ from pardata.comm.auth import (
 from pardata.comm.backends import get_backend, parse_address
 from pardata.comm.handshake import Authenticator
 
-__all__ = ["Security", "SecurityError", "new_secret", "load_secret", "write_secret"]
+__all__ = [
+    "Security",
+    "SecurityError",
+    "new_secret",
+    "load_secret",
+    "write_secret",
+    "add_cli_options",
+    "security_from_cli",
+]
 
 #: Environment variables of ``child_env`` / ``from_env`` (besides ``PARDATA_AUTH_SECRET``).
 TLS_CA_ENV = "PARDATA_TLS_CA_FILE"
 TLS_CERT_ENV = "PARDATA_TLS_CERT"
 TLS_KEY_ENV = "PARDATA_TLS_KEY"
 REQUIRE_ENCRYPTION_ENV = "PARDATA_REQUIRE_ENCRYPTION"
+#: A file holding the cluster secret, read when ``PARDATA_AUTH_SECRET`` is not set.
+AUTH_FILE_ENV = "PARDATA_AUTH_FILE"
 
 #: Schemes whose traffic never leaves the process, so need no encryption.
 _IN_PROCESS_SCHEMES = frozenset({"inproc"})
@@ -179,14 +192,17 @@ class Security:
         """Settings from command-line values (given ones win) and the environment.
 
         The secret comes from ``auth_file`` (``--auth-file``, which must be
-        private: mode 0600) or else ``$PARDATA_AUTH_SECRET``; none means no
-        authentication, which the caller may refuse.
+        private: mode 0600), else ``$PARDATA_AUTH_SECRET``, else the file named by
+        ``$PARDATA_AUTH_FILE``; none means no authentication, which the caller may
+        refuse (and a cluster that wants a secret will).
         """
         environ = os.environ if environ is None else environ
         if auth_file is not None:
             secret = load_secret(auth_file)
         elif environ.get(ENV_VAR):
             secret = decode_secret(environ[ENV_VAR], f"${ENV_VAR}")
+        elif environ.get(AUTH_FILE_ENV):
+            secret = load_secret(environ[AUTH_FILE_ENV])
         else:
             secret = None
         if require_encryption is None:
@@ -243,6 +259,48 @@ class Security:
         parts.append(f"require_encryption={self.require_encryption}")
         parts.append(f"auth={'on' if self._auth_secret is not None else 'off'}")
         return f"Security({', '.join(parts)})"
+
+
+# --- the command-line options shared by pardata-scheduler and pardata-worker ---------------
+
+def security_from_cli(
+    args: argparse.Namespace,
+    prog: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    auth_file: str | None = None,
+) -> Security:
+    """The ``Security`` of a command line: its flags, else the environment.
+
+    The secret comes from ``--auth-file``, else ``$PARDATA_AUTH_SECRET`` or
+    ``$PARDATA_AUTH_FILE``, else ``auth_file`` (a caller's fallback). ``--no-auth``
+    turns authentication off explicitly, and says so in the log. Bad files exit
+    with a message naming the file and the problem.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    chosen = args.auth_file
+    if args.no_auth:
+        if args.auth_file:
+            raise SystemExit(f"{prog}: --auth-file and --no-auth contradict each other")
+        for name in SECRET_ENV_VARS:
+            environ.pop(name, None)
+        logging.getLogger("pardata.security").warning(
+            "%s: authentication is off (--no-auth): anyone who can reach this process can run code in it", prog)
+    elif chosen is None and not any(environ.get(name) for name in SECRET_ENV_VARS):
+        chosen = auth_file
+    try:
+        return Security.from_env(
+            environ,
+            auth_file=chosen,
+            tls_ca_file=args.tls_ca_file,
+            tls_cert=args.tls_cert,
+            tls_key=args.tls_key,
+            require_encryption=args.require_encryption,
+        )
+    except FileNotFoundError as e:
+        raise SystemExit(f"{prog}: no such secret or TLS file: {e.filename}") from None
+    except (OSError, ValueError) as e:  # PermissionError (mode), malformed secret, SecurityError
+        raise SystemExit(f"{prog}: {e}") from None
 
 
 _OPENSSL_CONFIG = """\

@@ -9,6 +9,12 @@ worker or client they are for. A timer feeds `Tick` (silent workers, work steali
 
 Task payloads, results and exceptions are `Serialized` and forwarded as they came:
 this process never unpickles anything a client or worker sent.
+
+``security`` (a ``pardata.security.Security``) protects the listener: with a cluster
+secret every connection must pass the HMAC handshake before its first message is
+read, with TLS files the address is ``tls://`` and peers need a certificate of the
+cluster CA. A connection that does not finish its handshake within
+``distributed.comm.timeouts.handshake`` is dropped.
 """
 
 from __future__ import annotations
@@ -22,12 +28,13 @@ from collections import deque
 
 from pardata.comm import BatchedSend, Comm, CommError, listen, unbatch
 from pardata.comm import messages as m
-from pardata.comm.settings import batched_send_interval, limits_from_config
+from pardata.comm.settings import batched_send_interval, handshake_timeout, limits_from_config
 
 from . import events as e
 from .dashboard import Dashboard
 from .metrics import ClusterMetrics, upstream_progress
 from .settings import state_from_config
+from .shuffle_runs import ShuffleRunRequested
 from .wire import WORKER_MESSAGES, client_event, command_message, graph_event, worker_event
 
 __all__ = ["SchedulerServer"]
@@ -54,12 +61,14 @@ class SchedulerServer:
         heartbeat_interval: float = 1.0,
         limits=None,
         authenticator=None,
+        security=None,
         dashboard_address: str | None = "127.0.0.1:0",
         **state_options,
     ) -> None:
         self.state = state_from_config(**state_options)
         self.limits = limits or limits_from_config()
         self.authenticator = authenticator
+        self.security = security
         self.tick_interval = tick_interval
         self.heartbeat_interval = heartbeat_interval
         self.id = f"scheduler-{uuid.uuid4().hex[:12]}"
@@ -100,6 +109,8 @@ class SchedulerServer:
             limits=self.limits,
             name=self.id,
             authenticator=self.authenticator,
+            security=self.security,
+            handshake_timeout=handshake_timeout(),
         )
         self._tick_task = asyncio.get_running_loop().create_task(self._tick_loop())
         await self.dashboard.start()
@@ -195,6 +206,11 @@ class SchedulerServer:
         elif isinstance(first, m.NannyReport):
             self._on_nanny_report(first)
             await comm.write(m.Ack())
+        elif isinstance(first, m.ShuffleRunRequest):
+            msg = first  # a worker's connection for shuffle runs: answer until it closes
+            while isinstance(msg, m.ShuffleRunRequest):
+                await comm.write(self._shuffle_run(msg))
+                msg = await comm.read()
         elif isinstance(first, m.Query):
             # a one-off connection (tools, tests): answer queries until it closes
             msg = first
@@ -301,6 +317,14 @@ class SchedulerServer:
                 stream.abort()
                 if not self._closed:
                     self.handle(e.ClientLeft(client))
+
+    def _shuffle_run(self, msg: m.ShuffleRunRequest) -> m.ShuffleRunReply:
+        """The current run of a peer-to-peer shuffle (see ``shuffle_runs``)."""
+        self.handle(ShuffleRunRequested(msg.shuffle_id, msg.barrier, msg.npartitions_out, time.monotonic()))
+        run = self.state.shuffle_runs.get(msg.shuffle_id)
+        if run is None:
+            return m.ShuffleRunReply(shuffle_id=msg.shuffle_id, error="no worker is connected to the scheduler")
+        return m.ShuffleRunReply(shuffle_id=msg.shuffle_id, run_id=run.run_id, workers=list(run.workers))
 
     def _on_nanny_report(self, msg: m.NannyReport) -> None:
         """A nanny is killing its worker, restarted it, or gave up: log it, keep it for

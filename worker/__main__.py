@@ -9,6 +9,12 @@ The worker exits when the scheduler closes it or goes away, on SIGTERM/SIGINT, a
 (when ``PARDATA_EXIT_WITH_PARENT`` holds a process id) once that parent is gone; its
 nanny then exits too. ``--scheduler-file`` may replace the address: the worker waits for
 the file to appear, so a scheduler and its workers can be started at the same moment.
+
+A worker needs the cluster secret: ``--auth-file PATH``, ``$PARDATA_AUTH_SECRET`` or
+``$PARDATA_AUTH_FILE``, or else the ``auth_file`` that ``pardata-scheduler`` recorded
+in ``--scheduler-file``. Without any it refuses to start (its port would run code for
+anyone), unless ``--no-auth`` says that is intended. The TLS options are the
+scheduler's; the worker listens on ``tls://`` when the scheduler's address is.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import tempfile
 import threading
 
 from pardata import config
+from pardata._security_options import add_cli_options, has_secret_source
 from pardata._units import parse_bytes, parse_timedelta
 
 from .memory.monitor import parse_memory_limit, thresholds_from_config
@@ -55,7 +62,35 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--resources", default="", help='abstract resources for restrictions, e.g. "GPU=2,FOO=1"')
     p.add_argument("--log-level", default="INFO")
+    add_cli_options(p)
     return p
+
+
+def _check_secret_source(args: argparse.Namespace) -> None:
+    """Fail at once, before any process starts, when no secret can be found anywhere."""
+    if not (has_secret_source(args) or args.scheduler_file):  # the file may name one
+        raise SystemExit(_NO_SECRET)
+
+
+_NO_SECRET = ("pardata-worker: no cluster secret: pass --auth-file PATH (the file pardata-scheduler wrote), "
+              "set PARDATA_AUTH_SECRET, or --no-auth to run without authentication")
+
+
+def worker_security(args: argparse.Namespace):
+    """The worker's ``Security``; the scheduler file's ``auth_file`` is the last resort."""
+    from pardata.security import security_from_cli
+
+    fallback = None
+    if args.scheduler_file:
+        try:
+            with open(args.scheduler_file) as f:
+                fallback = json.load(f).get("auth_file")
+        except (OSError, ValueError, AttributeError):
+            fallback = None
+    security = security_from_cli(args, "pardata-worker", auth_file=fallback)
+    if security.auth_secret is None and not args.no_auth:
+        raise SystemExit(_NO_SECRET)
+    return security
 
 
 def parse_resources(text: str) -> dict[str, float]:
@@ -120,6 +155,7 @@ async def _run(args: argparse.Namespace) -> None:
     from .server import WorkerServer
 
     address = await _scheduler_address(args)
+    security = worker_security(args)
     worker = WorkerServer(
         address,
         nthreads=args.nthreads or os.cpu_count() or 1,
@@ -131,6 +167,7 @@ async def _run(args: argparse.Namespace) -> None:
         memory_thresholds=_thresholds(args),
         max_spill=parse_bytes(args.max_spill) if args.max_spill else None,
         spill_directory=args.spill_directory,
+        security=security,
     )
     await worker.start()
     from pardata._gctune import tune_for_server
@@ -157,6 +194,7 @@ async def _run_nanny(args: argparse.Namespace, argv: list[str]) -> int:
     log = logging.getLogger("pardata.worker")
     if not args.scheduler_address and not args.scheduler_file:
         raise SystemExit("pardata-worker: give SCHEDULER_ADDRESS or --scheduler-file")
+    _check_secret_source(args)
     limit = memory_limit(args.memory_limit)
     root = args.local_directory or os.path.join(tempfile.gettempdir(), "pardata-worker-space")
     os.makedirs(root, exist_ok=True)
@@ -174,7 +212,7 @@ async def _run_nanny(args: argparse.Namespace, argv: list[str]) -> int:
 
             try:
                 address = await _scheduler_address(args)
-                comm = await connect(address, timeout=5.0, name=f"nanny {name}")
+                comm = await connect(address, timeout=5.0, name=f"nanny {name}", security=worker_security(args))
                 try:
                     await comm.write(m.NannyReport(name=name, event=event, reason=record.reason,
                                                    message=record.message, count=record.count,
@@ -182,7 +220,7 @@ async def _run_nanny(args: argparse.Namespace, argv: list[str]) -> int:
                     await comm.read()  # the ack: the scheduler has taken note
                 finally:
                     comm.abort()
-            except (CommError, OSError, asyncio.TimeoutError) as exc:
+            except (CommError, OSError, asyncio.TimeoutError, SystemExit) as exc:
                 log.warning("could not tell the scheduler that its worker %s: %s", event, exc)
         return report
 

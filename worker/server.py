@@ -12,6 +12,11 @@ the spill directory, written and read back in its executor, off the event loop) 
 scheduler at once when it pauses, unpauses or is about to be terminated. A worker
 restarted by its nanny reopens the spill directory and registers the results it finds.
 
+``security`` (a ``pardata.security.Security``) covers all three kinds of connection:
+the listener (peers must pass the cluster-secret handshake, and on ``tls://`` present a
+certificate of the cluster CA), the stream to the scheduler and the pool of connections
+to peers. The listener speaks ``tls://`` when the scheduler's address does.
+
 The worker exits when the scheduler tells it to or when the scheduler connection
 breaks; there is no reconnection: its nanny (``worker.nanny``) starts a new process.
 """
@@ -32,7 +37,7 @@ from pardata._units import parse_timedelta
 from pardata.comm import BatchedSend, Comm, CommError, connect, listen, unbatch
 from pardata.comm import messages as m
 from pardata.comm.pool import ConnectionPool
-from pardata.comm.settings import batched_send_interval, connect_timeout, limits_from_config
+from pardata.comm.settings import batched_send_interval, connect_timeout, handshake_timeout, limits_from_config
 from pardata.serialize import deserialize, serialize
 
 from . import events as ev
@@ -76,6 +81,7 @@ class WorkerServer:
         recover_spilled: bool | None = None,
         memory_monitor_interval: float = 0.1,
         http_address: str | None = "",
+        security=None,
     ) -> None:
         self.scheduler_address = scheduler_address
         self.nthreads = nthreads
@@ -93,7 +99,9 @@ class WorkerServer:
         self.resources = dict(resources or {})
         self.limits = limits or limits_from_config()
         self.validate = validate
-        self._listen_address = listen_address or (f"tcp://[{host}]:0" if ":" in host else f"tcp://{host}:0")
+        self.security = security
+        scheme = "tls" if scheduler_address.startswith("tls://") else "tcp"
+        self._listen_address = listen_address or (f"{scheme}://[{host}]:0" if ":" in host else f"{scheme}://{host}:0")
         self._local_root = local_directory
         self.local_directory = ""
         self.store = DataStore()
@@ -101,7 +109,8 @@ class WorkerServer:
         self.listener = None
         self.stream: BatchedSend | None = None
         self.runner: TaskRunner | None = None
-        self.pool = ConnectionPool(name=f"worker {name}", limits=self.limits, connect_timeout=connect_timeout())
+        self.pool = ConnectionPool(name=f"worker {name}", limits=self.limits, connect_timeout=connect_timeout(),
+                                   security=security)
         self._tasks: set[asyncio.Task] = set()
         # /metrics and /health ("": a free port on this host; None: off), metric reports
         self.diagnostics = WorkerDiagnostics(self, http_address)
@@ -123,7 +132,8 @@ class WorkerServer:
         self._done = asyncio.Event()
         self.local_directory = tempfile.mkdtemp(prefix="worker-", dir=self._prepare_root())
         self._start_memory()
-        self.listener = await listen(self._listen_address, self._serve_peer, limits=self.limits, name=self.name)
+        self.listener = await listen(self._listen_address, self._serve_peer, limits=self.limits, name=self.name,
+                                     security=self.security, handshake_timeout=handshake_timeout())
         self.name = self.name or self.address
         self.state = WorkerState(self.address, self.nthreads, validate=self.validate,
                                  executor_lookahead=_executor_lookahead(), **self._transfer_limits())
@@ -131,7 +141,8 @@ class WorkerServer:
         recovered = dict(self.store.buffer.recovered) if self.store.buffer is not None else {}
         try:
             comm = await connect(
-                self.scheduler_address, timeout=connect_timeout(), limits=self.limits, name=f"worker {self.name}"
+                self.scheduler_address, timeout=connect_timeout(), limits=self.limits, name=f"worker {self.name}",
+                security=self.security,
             )
             await comm.write(
                 m.RegisterWorker(

@@ -10,12 +10,16 @@ at a time, so replies never interleave and no request ids are needed.
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 from .connection import connect
 from .core import Comm, Limits
 from .errors import CommClosedError
 from .handshake import Authenticator
 from .schema import Message
+
+if TYPE_CHECKING:
+    from pardata.security import Security
 
 __all__ = ["ConnectionPool"]
 
@@ -36,12 +40,14 @@ class ConnectionPool:
         connect_timeout: float = 10.0,
         max_idle: int = 4,
         authenticator: Authenticator | None = None,
+        security: "Security | None" = None,
     ) -> None:
         self.name = name
         self.limits = limits
         self.connect_timeout = connect_timeout
         self.max_idle = max_idle
         self.authenticator = authenticator
+        self.security = security  # TLS and the cluster secret for every comm it opens
         self._idle: dict[str, list[Comm]] = {}
         self._busy: set[Comm] = set()
         self._closed = False
@@ -62,6 +68,7 @@ class ConnectionPool:
             limits=self.limits,
             name=self.name,
             authenticator=self.authenticator,
+            security=self.security,
         )
         if self._closed:
             comm.abort()

@@ -6,6 +6,8 @@ config key                                        meaning
 ``distributed.comm.timeouts.connect``             give up connecting after this long
 ``distributed.comm.timeouts.tcp``                 a started message must arrive within
                                                   this (plus size / minimum rate)
+``distributed.comm.timeouts.handshake``           a new connection must finish its
+                                                  handshake (authentication) within this
 ``distributed.comm.limits.max-message-bytes``     largest message accepted
 ``distributed.comm.limits.max-frames``            most frames in one message
 ``distributed.comm.batched-send-interval``        least time between two writes of
@@ -22,7 +24,7 @@ from pardata._units import parse_bytes, parse_timedelta
 
 from .core import Limits
 
-__all__ = ["limits_from_config", "connect_timeout", "batched_send_interval"]
+__all__ = ["limits_from_config", "connect_timeout", "handshake_timeout", "batched_send_interval"]
 
 
 def limits_from_config() -> Limits:
@@ -46,6 +48,13 @@ def limits_from_config() -> Limits:
 def connect_timeout() -> float:
     """Seconds to keep trying to reach a peer (``distributed.comm.timeouts.connect``)."""
     return float(parse_timedelta(config.get("distributed.comm.timeouts.connect", "30s")))
+
+
+def handshake_timeout() -> float:
+    """Seconds a listener gives a new connection to complete the handshake
+    (``distributed.comm.timeouts.handshake``, default 10 s): a peer that connects and
+    then stalls or dribbles bytes (slow loris) is dropped after this."""
+    return float(parse_timedelta(config.get("distributed.comm.timeouts.handshake", "10s")))
 
 
 def batched_send_interval() -> float:

@@ -42,14 +42,16 @@ logger = logging.getLogger("pardata.client")
 class ClientCore(WorkerTraffic):
     """The client's state and its conversations with the scheduler and the workers."""
 
-    def __init__(self, address: str, *, runner=None, owner=None) -> None:
+    def __init__(self, address: str, *, runner=None, owner=None, security=None) -> None:
         self.id = f"client-{uuid.uuid4().hex[:12]}"
         self.scheduler_address = address
         self.runner = runner  # the LoopThread of a blocking Client, or None
         self.owner = owner  # the Client wrapping this core, if any
         self.loop: asyncio.AbstractEventLoop | None = None
         self.limits = limits_from_config()
-        self.pool = ConnectionPool(name=self.id, limits=self.limits, connect_timeout=connect_timeout())
+        self.security = security  # a pardata.security.Security: the cluster secret, TLS files
+        self.pool = ConnectionPool(name=self.id, limits=self.limits, connect_timeout=connect_timeout(),
+                                   security=security)
         self.status = "created"
         self.states: dict[Any, FutureState] = {}
         self._refs: dict[Any, int] = {}
@@ -69,7 +71,7 @@ class ClientCore(WorkerTraffic):
         """Connect and register; gives up after ``timeout`` (default: the connect timeout)."""
         self.loop = asyncio.get_running_loop()
         comm = await connect(self.scheduler_address, timeout=timeout or connect_timeout(), limits=self.limits,
-                             name=self.id)
+                             name=self.id, security=self.security)
         try:
             await comm.write(m.RegisterClient(client=self.id))
             reply = await comm.read()

@@ -20,8 +20,11 @@ logger = logging.getLogger("pardata.distributed")
 class InProcessCluster:
     """One ``SchedulerServer`` and ``n_workers`` ``WorkerServer``s on the running loop.
 
-    ``protocol`` is ``"tcp"`` (real sockets on 127.0.0.1) or ``"inproc"``.
-    ``scheduler_options`` and ``worker_options`` go to the servers' constructors.
+    ``protocol`` is ``"tcp"`` (real sockets on 127.0.0.1), ``"tls"`` or ``"inproc"``;
+    with ``security`` holding TLS files it defaults to ``"tls"``. ``security`` (a
+    ``pardata.security.Security``) goes to every server, so the cluster demands its
+    secret and certificates; clients need the same object. ``scheduler_options`` and
+    ``worker_options`` go to the servers' constructors.
     """
 
     def __init__(
@@ -30,14 +33,20 @@ class InProcessCluster:
         threads_per_worker: int = 1,
         memory_limit: int = 0,
         *,
-        protocol: str = "tcp",
+        protocol: str | None = None,
+        security=None,
         scheduler_options: dict | None = None,
         worker_options: dict | None = None,
     ) -> None:
         self.n_workers = n_workers
         self.threads_per_worker = threads_per_worker
         self.memory_limit = memory_limit
+        if protocol is None:
+            protocol = "tls" if security is not None and security.tls_enabled else "tcp"
+        if protocol not in ("tcp", "tls", "inproc"):
+            raise ValueError(f"protocol is 'tcp', 'tls' or 'inproc', not {protocol!r}")
         self.protocol = protocol
+        self.security = security
         self.scheduler_options = dict(scheduler_options or {})
         self.worker_options = dict(worker_options or {})
         self.scheduler = None
@@ -50,12 +59,13 @@ class InProcessCluster:
         return self.scheduler.address
 
     def _address(self) -> str:
-        return "inproc://" if self.protocol == "inproc" else "tcp://127.0.0.1:0"
+        return "inproc://" if self.protocol == "inproc" else f"{self.protocol}://127.0.0.1:0"
 
     async def start(self) -> "InProcessCluster":
         from scheduler.server import SchedulerServer
 
-        self.scheduler = await SchedulerServer(self._address(), **self.scheduler_options).start()
+        options = {"security": self.security, **self.scheduler_options}
+        self.scheduler = await SchedulerServer(self._address(), **options).start()
         try:
             await asyncio.gather(*(self.add_worker() for _ in range(self.n_workers)))
         except BaseException:
@@ -74,6 +84,7 @@ class InProcessCluster:
             "memory_limit": self.memory_limit,
             "name": name,
             "listen_address": self._address(),
+            "security": self.security,
             **self.worker_options,
             **options,
         }

@@ -82,11 +82,20 @@ class Client:
     >>> client.submit(sum, [1, 2, 3]).result()     # doctest: +SKIP
     6
 
-    ``address`` may be ``"tcp://host:port"`` or a cluster object (``LocalCluster``).
-    Extra keyword arguments go to the ``LocalCluster`` started when there is none.
+    ``address`` may be ``"tcp://host:port"`` (or ``tls://``) or a cluster object
+    (``LocalCluster``). Extra keyword arguments go to the ``LocalCluster`` started when
+    there is none.
+
+    Unlike Dask, clusters demand a shared secret by default. ``security`` (a
+    ``pardata.security.Security``) holds it and any TLS files. ``Client()`` and
+    ``Client(cluster)`` take the cluster's own; ``Client(address)`` without
+    ``security=`` reads ``Security.from_env()``: the secret from
+    ``$PARDATA_AUTH_SECRET`` or the file named by ``$PARDATA_AUTH_FILE`` (such as the
+    one ``pardata-scheduler`` writes). A wrong or missing secret raises
+    ``AuthenticationError`` saying so.
     """
 
-    def __init__(self, address=None, *, timeout: float | None = 30.0, set_as_default: bool = True,
+    def __init__(self, address=None, *, security=None, timeout: float | None = 30.0, set_as_default: bool = True,
                  **cluster_kwargs) -> None:
         self.cluster = None
         self._owns_cluster = False
@@ -94,15 +103,22 @@ class Client:
         if address is None:
             from .cluster import LocalCluster
 
-            address = LocalCluster(**cluster_kwargs)
+            address = LocalCluster(security=security, **cluster_kwargs)
             self._owns_cluster = True
         elif cluster_kwargs:
             raise TypeError(f"unexpected arguments {sorted(cluster_kwargs)} when connecting to {address!r}")
         if not isinstance(address, str):
             self.cluster = address
             address = address.scheduler_address
+            if security is None:
+                security = getattr(self.cluster, "security", None)
+        elif security is None:
+            from pardata.security import Security
+
+            security = Security.from_env()
+        self.security = security
         self._runner = LoopThread.acquire()
-        self._core = ClientCore(address, runner=self._runner, owner=self)
+        self._core = ClientCore(address, runner=self._runner, owner=self, security=security)
         try:
             self._runner.run(self._core.start(timeout), None if timeout is None else timeout + 5)
         except BaseException:

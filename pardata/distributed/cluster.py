@@ -9,6 +9,13 @@ restarts it if it dies or outgrows its ``memory_limit`` ("auto": the machine's o
 cgroup's memory divided among the workers). With ``processes=False`` the servers
 run on the shared client loop thread of this process, which is fast to start and easy
 to inspect, at the price of the GIL.
+
+Safe by default: unless given ``security=``, a cluster makes a fresh secret
+(``Security(auth_secret=new_secret())``) that every connection to its scheduler and
+workers must prove it knows. Child processes get it through their environment (never
+their command line, which ``ps`` shows) and ``Client(cluster)`` takes it from
+``cluster.security``. A ``security`` with TLS files (``Security.temporary()`` in tests)
+puts the whole cluster on ``tls://``.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ import weakref
 
 from pardata.comm import connect
 from pardata.comm import messages as m
+from pardata.security import AUTH_FILE_ENV, ENV_VAR, REQUIRE_ENCRYPTION_ENV, TLS_CA_ENV, TLS_CERT_ENV, TLS_KEY_ENV
+from pardata.security import Security, new_secret
 
 from ._loop import LoopThread
 
@@ -93,8 +102,12 @@ def _worker_flags(options: dict) -> list[str]:
     return flags
 
 
-async def _query_once(address: str, name: str, timeout: float):
-    comm = await connect(address, timeout=timeout, name="local-cluster")
+#: Inherited security settings a child must not see: it gets the cluster's own.
+_SECURITY_ENV = (ENV_VAR, AUTH_FILE_ENV, TLS_CA_ENV, TLS_CERT_ENV, TLS_KEY_ENV, REQUIRE_ENCRYPTION_ENV)
+
+
+async def _query_once(address: str, name: str, timeout: float, security=None):
+    comm = await connect(address, timeout=timeout, name="local-cluster", security=security)
     try:
         await comm.write(m.Query(request_id=1, name=name))
         reply = await comm.read()
@@ -122,6 +135,7 @@ class LocalCluster:
         scheduler_options: dict | None = None,
         worker_options: dict | None = None,
         nanny: bool | None = None,
+        security: Security | None = None,
     ) -> None:
         self.n_workers, self.threads_per_worker = _sizing(n_workers, threads_per_worker, processes)
         self.memory_limit = _memory_limit(memory_limit, self.n_workers)
@@ -132,6 +146,8 @@ class LocalCluster:
         self._worker_flags = _worker_flags(worker_options or {}) if processes else []
         self.dashboard_address = dashboard_address  # None: no dashboard; a taken port falls back to a free one
         self.timeout = timeout
+        #: What every connection to this cluster needs (``Client(cluster)`` uses it).
+        self.security = security if security is not None else Security(auth_secret=new_secret())
         self.status = "starting"
         self.scheduler_process: subprocess.Popen | None = None
         self.worker_processes: list[subprocess.Popen] = []
@@ -146,7 +162,7 @@ class LocalCluster:
                 from ._inprocess import InProcessCluster
 
                 cluster = InProcessCluster(
-                    self.n_workers, self.threads_per_worker, self.memory_limit,
+                    self.n_workers, self.threads_per_worker, self.memory_limit, security=self.security,
                     scheduler_options={"dashboard_address": dashboard_address, **(scheduler_options or {})},
                     worker_options=worker_options,
                 )
@@ -160,7 +176,8 @@ class LocalCluster:
     # --- processes -----------------------------------------------------------------------
 
     def _env(self) -> dict:
-        env = dict(os.environ)
+        env = {k: v for k, v in os.environ.items() if k not in _SECURITY_ENV}
+        env.update(self.security.child_env())
         env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
         env["PARDATA_EXIT_WITH_PARENT"] = str(os.getpid())
         env.setdefault("OMP_NUM_THREADS", "1")
@@ -214,7 +231,7 @@ class LocalCluster:
         # process and the scheduler milliseconds of CPU each, while every core is busy
         # starting the cluster's processes.
         deadline = time.monotonic() + timeout
-        comm = await connect(self.scheduler_address, timeout=10.0, name="local-cluster")
+        comm = await connect(self.scheduler_address, timeout=10.0, name="local-cluster", security=self.security)
         try:
             for request_id in itertools.count(1):
                 await comm.write(m.Query(request_id=request_id, name="nthreads"))

@@ -13,6 +13,7 @@ import pytest
 
 import pardata
 from pardata.distributed import Client, LocalCluster
+from pardata.security import Security, write_secret
 from pardata.testing.cluster import add, inc, local_cluster, slowadd, slowinc
 
 pytestmark = [pytest.mark.processes, pytest.mark.timeout(90)]
@@ -63,7 +64,9 @@ def _cli(name: str, *args: str) -> subprocess.Popen:
 
 def test_command_line_scheduler_and_workers(tmp_path):
     scheduler_file = tmp_path / "scheduler.json"
-    scheduler = _cli("pardata-scheduler", "--host", "127.0.0.1", "--port", "0",
+    auth_file = tmp_path / "cluster.secret"
+    secret = write_secret(auth_file)
+    scheduler = _cli("pardata-scheduler", "--host", "127.0.0.1", "--port", "0", "--auth-file", str(auth_file),
                      "--scheduler-file", str(scheduler_file), "--dashboard-address", ":0")
     procs = [scheduler]
     try:
@@ -76,8 +79,9 @@ def test_command_line_scheduler_and_workers(tmp_path):
         assert address.startswith("tcp://127.0.0.1:")
         for i in range(2):
             procs.append(_cli("pardata-worker", address, "--nthreads", "1", "--memory-limit", "1GiB",
-                              "--local-directory", str(tmp_path), "--name", f"cli-{i}"))
-        with Client(address) as client:
+                              "--local-directory", str(tmp_path), "--name", f"cli-{i}",
+                              "--auth-file", str(auth_file)))
+        with Client(address, security=Security(auth_secret=secret)) as client:
             while len(client.nthreads()) < 2:
                 assert time.monotonic() < deadline, "workers did not connect"
                 time.sleep(0.02)
