@@ -89,21 +89,22 @@ def _ensure_secret_file(path: str) -> bool:
         raise SystemExit(f"pardata-scheduler: cannot write the cluster secret to {path}: {e}") from None
 
 
-def scheduler_security(args: argparse.Namespace) -> tuple[Security, str | None]:
-    """The scheduler's ``Security`` and the secret file it uses (None: from the environment)."""
+def scheduler_security(args: argparse.Namespace) -> tuple[Security, str | None, str | None]:
+    """The scheduler's ``Security``, the secret file it uses (None: from the environment),
+    and what to tell the user about a secret file nobody asked for (printed once listening)."""
     log = logging.getLogger("pardata.scheduler")
     if args.auth_file and not args.no_auth:
         if _ensure_secret_file(args.auth_file):
             log.info("wrote a new cluster secret to %s (mode 0600)", os.path.abspath(args.auth_file))
-        return security_from_cli(args, "pardata-scheduler"), os.path.abspath(args.auth_file)
+        return security_from_cli(args, "pardata-scheduler"), os.path.abspath(args.auth_file), None
     security = security_from_cli(args, "pardata-scheduler")
     if security.auth_secret is not None or args.no_auth:
-        return security, None
+        return security, None, None
     path = _secret_path(args)
     written = _ensure_secret_file(path)
-    print(f"pardata-scheduler: cluster secret {'written to' if written else 'read from'} {path}; "
-          f"start workers with --auth-file {path} and clients with PARDATA_AUTH_FILE={path}", flush=True)
-    return security_from_cli(args, "pardata-scheduler", auth_file=path), path
+    notice = (f"pardata-scheduler: cluster secret {'written to' if written else 'read from'} {path}; "
+              f"start workers with --auth-file {path} and clients with PARDATA_AUTH_FILE={path}")
+    return security_from_cli(args, "pardata-scheduler", auth_file=path), path, notice
 
 
 def write_scheduler_file(path: str, address: str, **extra) -> None:
@@ -125,7 +126,7 @@ async def watch_parent(parent: int, stop: asyncio.Event) -> None:
 
 async def _run(args: argparse.Namespace) -> None:
     host = args.host
-    security, auth_file = scheduler_security(args)
+    security, auth_file, notice = scheduler_security(args)
     scheme = "tls" if security.tls_enabled else "tcp"
     address = f"{scheme}://[{host}]:{args.port}" if ":" in host else f"{scheme}://{host}:{args.port}"
     server = SchedulerServer(address, dashboard_address=args.dashboard_address, security=security)
@@ -139,6 +140,8 @@ async def _run(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    if notice:
+        print(f"{notice} (scheduler at {server.address})", flush=True)
     watcher = None
     parent = os.environ.get("PARDATA_EXIT_WITH_PARENT")
     if parent:
