@@ -218,7 +218,7 @@ class Array(CollectionMixin):
         return getitem(self, index)
 
     def __setitem__(self, index, value):
-        from pardata.array.slicing import setitem
+        from pardata.array.assign import setitem
 
         new = setitem(self, index, value)
         self._layer, self._dtype = new._layer, new._dtype
@@ -322,7 +322,8 @@ class Array(CollectionMixin):
         return elemwise(np.clip, self, min, max)
 
     def copy(self):
-        return self
+        """A new Array over the same graph (so ``y = x.copy(); y[0] = 1`` leaves ``x`` alone)."""
+        return Array(self._layer, self._dtype)
 
     def to_delayed(self):
         """The blocks as a nested list (one level per axis) of ``Delayed`` values."""

@@ -49,12 +49,13 @@ def _tsqr(a: Array, name: str):
     qname, rname = f"qr-q-{name}", f"qr-r-{name}"
     local_name, second_key = f"qr-local-{name}", f"qr-second-{name}"
     dtype = np.linalg.qr(np.ones((1, 1), dtype=a.dtype))[0].dtype
+    aname = a.name  # bound now: ``a[...] = v`` later rebinds a.name
 
     def factor_tasks() -> dict:
         graph = {}
         for i in range(len(m_blocks)):
             lk = (local_name, i)
-            graph[lk] = Task(lk, _qr_block, Ref((a.name, i, 0)))
+            graph[lk] = Task(lk, _qr_block, Ref((aname, i, 0)))
         graph[second_key] = Task(second_key, _stack_qr, *[Ref((local_name, i)) for i in range(len(m_blocks))])
         return graph
 

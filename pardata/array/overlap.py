@@ -98,9 +98,11 @@ def overlap(x: Array, depth, boundary="reflect") -> Array:
         grown_chunks.append(tuple(grown))
     name = f"overlap-{tokenize(x.name, depths, modes)}"
 
+    xname, xchunks = x.name, x.chunks  # bound now: a later ``x[...] = v`` rebinds x
+
     def build() -> dict:
         graph = {}
-        for idx in block_indices(x.chunks):
+        for idx in block_indices(xchunks):
             neighbours, sides = [], []
             for a, i in enumerate(idx):
                 if depths[a] == 0:
@@ -112,7 +114,7 @@ def overlap(x: Array, depth, boundary="reflect") -> Array:
                 neighbours.append([b for b in (prev, i, nxt) if b is not None])
                 sides.append((prev is not None, nxt is not None))
             key = (name, *idx)
-            graph[key] = Task(key, _grow, _grid(x.name, neighbours), tuple(sides), depths, modes)
+            graph[key] = Task(key, _grow, _grid(xname, neighbours), tuple(sides), depths, modes)
         return graph
 
     return Array(GraphLayer(name, tuple(grown_chunks), (x._layer,), build), x.dtype)

@@ -68,7 +68,7 @@ def _direct(x: Array, new: tuple, name: str) -> Array:
     per_dim = [[[(i, slice(None), slice(None))] for i in range(len(o))] if o == n else _overlaps(o, n)
                for o, n in zip(x.chunks, new)]
     same = [o == n for o, n in zip(x.chunks, new)]
-    old_name = x.name
+    old_name, old_chunks = x.name, x.chunks  # bound now: ``x[...] = v`` later rebinds x
     dtype = x.dtype
 
     def build() -> dict:
@@ -80,7 +80,7 @@ def _direct(x: Array, new: tuple, name: str) -> Array:
             if all(len(c) == 1 for c in choices):
                 src = tuple(c[0][0] for c in choices)
                 sl = tuple(c[0][1] for c in choices)
-                full = all(s == slice(None) or (s.start == 0 and s.stop == x.chunks[a][src[a]])
+                full = all(s == slice(None) or (s.start == 0 and s.stop == old_chunks[a][src[a]])
                            for a, s in enumerate(sl))
                 if full:
                     graph[key] = Alias(key, (old_name, *src))

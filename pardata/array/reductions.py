@@ -451,7 +451,7 @@ def _cumulative(a, npfunc, op, axis, dtype, out):
 
     def build() -> dict:
         graph = {}
-        for idx in block_indices(x.chunks):
+        for idx in block_indices(cum.chunks):
             key = (name, *idx)
             k = idx[axis]
             if k == 0:

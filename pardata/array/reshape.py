@@ -116,17 +116,18 @@ def reshape(x, shape, merge_chunks=True, limit=None) -> Array:
         if gi and gj:
             new_axis_of_old[gi[0]] = gj[0]
     out_chunks = tuple(out_chunks)
+    src_name, src_chunks = src.name, src.chunks  # bound now: ``x[...] = v`` later rebinds x
 
     def build() -> dict:
         graph = {}
-        for idx in block_indices(src.chunks):
+        for idx in block_indices(src_chunks):
             new_idx = [0] * len(shape)
             for a, i in enumerate(idx):
                 if a in new_axis_of_old:
                     new_idx[new_axis_of_old[a]] = i
             bshape = tuple(out_chunks[j][new_idx[j]] for j in range(len(shape)))
             key = (name, *new_idx)
-            graph[key] = Task(key, _reshape_block, Ref((src.name, *idx)), bshape)
+            graph[key] = Task(key, _reshape_block, Ref((src_name, *idx)), bshape)
         return graph
 
     return Array(GraphLayer(name, out_chunks, (src._layer,), build), x.dtype)

@@ -62,6 +62,9 @@ def normalize_index(index, ndim: int) -> tuple:
 def _slice_plan(dim: tuple, index):
     """For one axis: ``(new chunks, [(input block, local index)] per output block)``."""
     if isinstance(index, Integral):
+        if has_unknown((dim,)):
+            raise ValueError("cannot index an axis of unknown chunk sizes with an integer; "
+                             "call compute_chunk_sizes()")
         n = sum(dim)
         i = index + n if index < 0 else index
         if not 0 <= i < n:
@@ -233,15 +236,16 @@ def take(x: Array, indices, axis: int = 0) -> Array:
             plan.append((int(b), where, vals[where] - starts[b]))
         plans.append(plan)
         s += size
+    xname, dtype = x.name, x.dtype  # bound now: ``x[...] = v`` later rebinds x
 
     def build() -> dict:
         graph = {}
         for idx in block_indices(chunks):
             key = (name, *idx)
             plan = plans[idx[axis]]
-            refs = [Ref((x.name, *idx[:axis], b, *idx[axis + 1:])) for b, _, _ in plan]
+            refs = [Ref((xname, *idx[:axis], b, *idx[axis + 1:])) for b, _, _ in plan]
             shape = tuple(c[i] for c, i in zip(chunks, idx))
-            graph[key] = Task(key, _gather, axis, tuple((w, loc) for _, w, loc in plan), shape, x.dtype, *refs)
+            graph[key] = Task(key, _gather, axis, tuple((w, loc) for _, w, loc in plan), shape, dtype, *refs)
         return graph
 
     out = Array(GraphLayer(name, chunks, (x._layer,), build), x.dtype)
@@ -289,64 +293,17 @@ def _take_array(x: Array, index: Array, axis: int) -> Array:
     chunks[axis] = index.chunks[0]
     chunks = tuple(chunks)
     nb = x.numblocks[axis]
+    xname, iname = x.name, index.name  # bound now: ``x[...] = v`` later rebinds x.name
 
     def build() -> dict:
         graph = {}
         for idx in block_indices(chunks):
             key = (name, *idx)
-            refs = [Ref((x.name, *idx[:axis], b, *idx[axis + 1:])) for b in range(nb)]
-            graph[key] = Task(key, _take_all, axis, None, Ref((index.name, idx[axis])), *refs)
+            refs = [Ref((xname, *idx[:axis], b, *idx[axis + 1:])) for b in range(nb)]
+            graph[key] = Task(key, _take_all, axis, None, Ref((iname, idx[axis])), *refs)
         return graph
 
     return Array(GraphLayer(name, chunks, (x._layer, index._layer), build), x.dtype)
-
-
-# ----------------------------------------------------------------------------- assignment
-
-def _where_block(block, mask, value):
-    return np.where(mask, value, block)
-
-
-def _set_block(block, local, value):
-    if local is None:
-        return block
-    out = block.copy()
-    out[local] = value
-    return out
-
-
-def setitem(x: Array, index, value) -> Array:
-    """The array ``x`` with ``x[index] = value`` applied (a new Array)."""
-    from pardata.array.blockwise import elemwise
-
-    if isinstance(index, (Array, np.ndarray)) and index.dtype == bool and index.shape == x.shape:
-        return elemwise(np.where, index, value, x, dtype=x.dtype)
-    if np.ndim(value) != 0 or isinstance(value, Array):
-        raise NotImplementedError("assignment supports a boolean mask of the same shape, or a scalar value")
-    index = normalize_index(index, x.ndim)
-    if any(i is None or _is_array_index(i) for i in index):
-        raise NotImplementedError("assignment with None or array indices is not supported")
-    per_dim = []
-    for dim, i in zip(x.chunks, index):
-        starts = offsets(dim)
-        n = sum(dim)
-        sel = range(*i.indices(n)) if isinstance(i, slice) else [i + n if i < 0 else i]
-        locs = []
-        for b in range(len(dim)):
-            lo, hi = starts[b], starts[b + 1]
-            inside = [v - lo for v in sel if lo <= v < hi] if len(sel) < 4096 else \
-                np.asarray(sel)[(np.asarray(sel) >= lo) & (np.asarray(sel) < hi)] - lo
-            locs.append(None if len(inside) == 0 else (np.asarray(inside) if isinstance(i, slice) else inside[0]))
-        per_dim.append(locs)
-
-    def local(idx):
-        parts = [per_dim[a][b] for a, b in enumerate(idx)]
-        return None if any(p is None for p in parts) else np.ix_(*[np.atleast_1d(p) for p in parts])
-
-    name = f"setitem-{tokenize(x.name, index, value)}"
-    layer = Blockwise(name, x.chunks, _set_block, [
-        ArrayArg(x._layer, BlockMap(range(x.ndim))), PerBlock(local), np.asarray(value, dtype=x.dtype)])
-    return Array(layer, x.dtype)
 
 
 # ----------------------------------------------------------------------------- blocks

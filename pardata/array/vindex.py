@@ -139,6 +139,7 @@ def _gather_points(y: Array, axes: list, coords: np.ndarray) -> Array:
         s += size
     chunks = (point_chunks, *rest_chunks)
     name = f"vindex-{tokenize(y.name, coords, axes)}"
+    yname, ndim, dtype = y.name, y.ndim, y.dtype  # bound now: ``y[...] = v`` later rebinds y
 
     def build() -> dict:
         graph = {}
@@ -147,14 +148,14 @@ def _gather_points(y: Array, axes: list, coords: np.ndarray) -> Array:
             plan = plans[idx[0]]
             refs = []
             for blk, _, _ in plan:
-                full = [0] * y.ndim
+                full = [0] * ndim
                 for a, b in zip(axes, blk):
                     full[a] = b
                 for a, r in zip(rest_axes, idx[1:]):
                     full[a] = r
-                refs.append(Ref((y.name, *full)))
+                refs.append(Ref((yname, *full)))
             shape = tuple(c[i] for c, i in zip(chunks, idx))
-            graph[key] = Task(key, _gather, tuple(axes), shape, y.dtype,
+            graph[key] = Task(key, _gather, tuple(axes), shape, dtype,
                               tuple((w, loc) for _, w, loc in plan), *refs)
         return graph
 

@@ -1,4 +1,4 @@
-"""Indexing against NumPy (hypothesis), chunk-touching, masks, integer arrays, setitem."""
+"""Indexing against NumPy (hypothesis), chunk-touching, masks, integer arrays."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -139,20 +139,3 @@ def test_index_errors():
         x["a"]
     with pytest.raises(NotImplementedError):
         x[[0, 1], [0, 1]]
-
-
-def test_setitem():
-    a = np.arange(20.0).reshape(4, 5)
-    x = pa.from_array(a, chunks=2)
-    x[x > 10] = -1
-    b = a.copy()
-    b[b > 10] = -1
-    assert_eq(x, b)
-    x[1:3, ::2] = 7
-    b[1:3, ::2] = 7
-    assert_eq(x, b)
-    x[-1, 0] = 100
-    b[-1, 0] = 100
-    assert_eq(x, b)
-    with pytest.raises(NotImplementedError):
-        x[0] = np.arange(5)
