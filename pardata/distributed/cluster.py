@@ -4,9 +4,12 @@ With ``processes=True`` (the default) the scheduler and each worker are separate
 processes (``python -m scheduler``, ``python -m worker``), all started at once: the
 workers wait for the scheduler's address file, so start-up costs about one
 interpreter start, not N+1 in a row. Children exit by themselves if this process
-dies. Each worker runs under a nanny process (``nanny=False`` to run them bare) that
+dies. Each worker runs under a ``Nanny`` (``nanny=False`` to run them bare) that
 restarts it if it dies or outgrows its ``memory_limit`` ("auto": the machine's or its
-cgroup's memory divided among the workers). With ``processes=False`` the servers
+cgroup's memory divided among the workers), and keeps its spill directory so that a
+restarted worker finds its spilled results again. The nannies run on this process's
+event loop thread, as Dask's do, not as processes of their own: on a small machine
+every interpreter start-up counts. With ``processes=False`` the servers
 run on the shared client loop thread of this process, which is fast to start and easy
 to inspect, at the price of the GIL.
 
@@ -24,6 +27,7 @@ import asyncio
 import atexit
 import itertools
 import json
+import logging
 import math
 import os
 import shutil
@@ -34,7 +38,10 @@ import tempfile
 import time
 import weakref
 
-from pardata.comm import connect
+from pardata import config
+from pardata._nanny import Nanny, NannyRestart
+from pardata._units import parse_timedelta
+from pardata.comm import CommError, connect
 from pardata.comm import messages as m
 from pardata.security import AUTH_FILE_ENV, ENV_VAR, REQUIRE_ENCRYPTION_ENV, TLS_CA_ENV, TLS_CERT_ENV, TLS_KEY_ENV
 from pardata.security import Security, new_secret
@@ -42,6 +49,8 @@ from pardata.security import Security, new_secret
 from ._loop import LoopThread
 
 __all__ = ["LocalCluster"]
+
+logger = logging.getLogger("pardata.distributed.cluster")
 
 _open_clusters: "weakref.WeakSet[LocalCluster]" = weakref.WeakSet()
 
@@ -150,7 +159,11 @@ class LocalCluster:
         self.security = security if security is not None else Security(auth_secret=new_secret())
         self.status = "starting"
         self.scheduler_process: subprocess.Popen | None = None
-        self.worker_processes: list[subprocess.Popen] = []
+        #: One per worker with ``nanny=True`` (processes), on this process's loop thread.
+        self.nannies: list[Nanny] = []
+        self._bare_workers: list[subprocess.Popen] = []
+        self._nanny_homes: list[str] = []  # the nannies' spill directories live here
+        self._terminate = _terminate_fraction(worker_options or {})
         self._inprocess = None
         self._dir = tempfile.mkdtemp(prefix="pardata-cluster-")
         _open_clusters.add(self)
@@ -195,18 +208,80 @@ class LocalCluster:
         self.scheduler_process = self._spawn(["scheduler", "--host", "127.0.0.1", "--port", "0",
                                               "--scheduler-file", self._scheduler_file,
                                               "--dashboard-address", str(self.dashboard_address or "none")])
-        for i in range(self.n_workers):
-            self.worker_processes.append(self._start_worker(str(i)))
+        self._start_workers()
         self.scheduler_address = self._read_address()
         self.wait_for_workers(self.n_workers, self.timeout)
 
-    def _start_worker(self, name: str) -> subprocess.Popen:
-        return self._spawn([
-            "worker", "--scheduler-file", self._scheduler_file, "--name", name,
-            "--nthreads", str(self.threads_per_worker), "--memory-limit", str(self.memory_limit),
-            "--local-directory", self._dir, "--host", "127.0.0.1",
-            "--nanny" if self.nanny else "--no-nanny", *self._worker_flags,
-        ])
+    @property
+    def worker_processes(self) -> list[subprocess.Popen]:
+        """The worker processes now running (a nanny's current child, after a restart)."""
+        if self.nannies:
+            return [n.process for n in self.nannies if n.process is not None]
+        return list(self._bare_workers)
+
+    def _worker_args(self, name: str) -> list[str]:
+        return ["worker", "--scheduler-file", self._scheduler_file, "--name", name,
+                "--nthreads", str(self.threads_per_worker), "--memory-limit", str(self.memory_limit),
+                "--local-directory", self._dir, "--host", "127.0.0.1", "--no-nanny", *self._worker_flags]
+
+    def _start_workers(self) -> None:
+        names = [str(i) for i in range(self.n_workers)]
+        if not self.nanny:
+            self._bare_workers = [self._spawn(self._worker_args(name)) for name in names]
+            return
+        self.nannies = [self._nanny(name) for name in names]
+        self._runner.run(_gather(*(n.start() for n in self.nannies)), self.timeout)
+
+    def _nanny(self, name: str) -> Nanny:
+        """A nanny for worker ``name``: its spill directory outlives its restarts."""
+        home = tempfile.mkdtemp(prefix=f"nanny-{name}-", dir=self._dir)
+        self._nanny_homes.append(home)
+        argv = [sys.executable, "-m", *self._worker_args(name), "--spill-directory", os.path.join(home, "spill"),
+                "--log-level", "WARNING"]
+        return Nanny(
+            argv,
+            memory_limit=self.memory_limit or None,
+            terminate_fraction=self._terminate,
+            base_env=self._env(),
+            max_restarts=int(config.get("worker.nanny.max-restarts", 5)),
+            restart_window=parse_timedelta(config.get("worker.nanny.restart-window", 60.0)),
+            backoff=parse_timedelta(config.get("worker.nanny.backoff", 0.5)),
+            on_restart=self._reporter(name, "restarted"),
+            on_give_up=self._reporter(name, "gave-up"),
+            before_memory_kill=self._reporter(name, "killing"),
+        )
+
+    def _reporter(self, name: str, event: str):
+        """A nanny callback telling the scheduler (``NannyReport``), as a worker's own
+        nanny process does: the scheduler keeps restarts and says why a worker left."""
+        async def report(record: NannyRestart) -> None:
+            try:
+                comm = await connect(self.scheduler_address, timeout=5.0, name=f"nanny {name}",
+                                     security=self.security)
+                try:
+                    await comm.write(m.NannyReport(name=name, event=event, reason=record.reason,
+                                                   message=record.message, count=record.count,
+                                                   old_pid=record.old_pid, new_pid=record.new_pid or 0))
+                    await comm.read()  # the ack: the scheduler has taken note
+                finally:
+                    comm.abort()
+            except (CommError, OSError, asyncio.TimeoutError) as exc:
+                logger.warning("could not tell the scheduler that worker %s %s: %s", name, event, exc)
+        return report
+
+    def _stop_workers(self, sig: int) -> None:
+        """Stop every worker process (and its nanny) with ``sig``; reap them."""
+        if self.nannies:
+            nannies, self.nannies = self.nannies, []
+            try:
+                self._runner.run(_gather(*(n.stop(sig) for n in nannies)), 30)
+            except RuntimeError:  # on the loop thread itself (a finalizer): no waiting there
+                _stop([n.process for n in nannies if n.process is not None], signal.SIGKILL)
+            homes, self._nanny_homes = self._nanny_homes, []
+            for home in homes:  # what the stopped workers spilled is of no use to new ones
+                shutil.rmtree(home, ignore_errors=True)
+        bare, self._bare_workers = self._bare_workers, []
+        _stop(bare, sig)
 
     def _read_address(self) -> str:
         deadline = time.monotonic() + self.timeout
@@ -238,8 +313,13 @@ class LocalCluster:
                 nthreads = (await asyncio.wait_for(comm.read(), 10.0)).data
                 if len(nthreads) >= n:
                     return
-                dead = [p for p in self.worker_processes if p.poll() is not None]
-                if dead and len(self.worker_processes) - len(dead) < n:
+                if self.nannies:  # a nanny restarts a worker that died; it may give up
+                    dead = [nanny for nanny in self.nannies if nanny.status in ("failed", "finished")]
+                    alive = len(self.nannies) - len(dead)
+                else:
+                    dead = [p for p in self._bare_workers if p.poll() is not None]
+                    alive = len(self._bare_workers) - len(dead)
+                if dead and alive < n:
                     raise RuntimeError(f"{len(dead)} worker process(es) exited during start-up")
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"only {len(nthreads)} of {n} workers connected within {timeout}s")
@@ -251,17 +331,15 @@ class LocalCluster:
         """Replace every worker process with a fresh one (processes=True only)."""
         if not self.processes:
             return
-        old = self.worker_processes
-        _stop(old, signal.SIGKILL)
-        self.worker_processes = [self._start_worker(str(i)) for i in range(self.n_workers)]
+        self._stop_workers(signal.SIGKILL)
+        self._start_workers()
         self.wait_for_workers(self.n_workers, timeout)
 
     # --- lifecycle -----------------------------------------------------------------------
 
     @property
     def workers(self) -> list:
-        """Worker processes (``processes=True``; their nannies, with ``nanny=True``) or
-        in-process ``WorkerServer``s."""
+        """Worker processes (``processes=True``) or in-process ``WorkerServer``s."""
         if self._inprocess is not None:
             return list(self._inprocess.workers)
         return list(self.worker_processes)
@@ -289,8 +367,11 @@ class LocalCluster:
         try:
             if self._inprocess is not None:
                 self._runner.run(self._inprocess.close(), 30)
-            procs = [p for p in [self.scheduler_process, *self.worker_processes] if p is not None]
-            _stop(procs, signal.SIGTERM)
+            if self.scheduler_process is not None and self.scheduler_process.poll() is None:
+                self.scheduler_process.send_signal(signal.SIGTERM)  # it closes while the workers do
+            self._stop_workers(signal.SIGTERM)
+            if self.scheduler_process is not None:
+                _stop([self.scheduler_process], signal.SIGTERM)
         finally:
             LoopThread.release(self._runner)
             shutil.rmtree(self._dir, ignore_errors=True)
@@ -313,6 +394,18 @@ class LocalCluster:
         kind = "processes" if self.processes else "in-process"
         return (f"<LocalCluster {getattr(self, 'scheduler_address', '?')} {self.n_workers} workers x "
                 f"{self.threads_per_worker} threads ({kind}) {self.status}>")
+
+
+async def _gather(*aws) -> list:
+    return await asyncio.gather(*aws)
+
+
+def _terminate_fraction(worker_options: dict):
+    """The nanny's kill threshold from ``worker_options`` (None: the configured one)."""
+    thresholds = worker_options.get("memory_thresholds") or {}
+    if "terminate" not in thresholds:
+        return None
+    return thresholds["terminate"] or False  # None or False: never kill for memory
 
 
 def _stop(procs: list, sig: int, grace: float = 5.0) -> None:

@@ -33,7 +33,7 @@ def test_local_cluster_of_processes_computes():
 
 
 def test_sigkill_of_a_worker_mid_graph_still_completes():
-    with local_cluster(n_workers=2) as (cluster, client):
+    with local_cluster(n_workers=2, nanny=False) as (cluster, client):  # no restart: one worker left
         layer = client.map(slowinc, range(200), delay=0.01, pure=False)
         pairs = [client.submit(slowadd, a, b, delay=0.0, pure=False) for a, b in zip(layer[::2], layer[1::2])]
         total = client.submit(sum, pairs, pure=False)

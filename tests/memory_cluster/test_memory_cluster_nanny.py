@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+import pardata
 from pardata.distributed import Client, KilledWorker, LocalCluster
 from pardata.testing.cluster import inc, slowinc
 
@@ -44,8 +45,8 @@ def wait_until(predicate, timeout=30.0, interval=0.05):
 def cluster_client():
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("PARDATA_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES", "2")
-        mp.setenv("PARDATA_WORKER__NANNY__BACKOFF", "0.05")
-        with LocalCluster(n_workers=2, threads_per_worker=1, memory_limit=LIMIT) as cluster:
+        with pardata.config.set({"worker.nanny.backoff": 0.05}), \
+                LocalCluster(n_workers=2, threads_per_worker=1, memory_limit=LIMIT) as cluster:
             with Client(cluster) as client:
                 yield cluster, client
 
@@ -69,7 +70,9 @@ def test_a_killed_worker_process_is_restarted_by_its_nanny(cluster_client):
     record = restarts(client)[-1]
     assert record["reason"] == "signal" and record["old_pid"] == victim["pid"], record
     assert "SIGKILL" in record["message"]
-    assert all(p.poll() is None for p in cluster.worker_processes)  # the nannies live on
+    assert [n.status for n in cluster.nannies] == ["running", "running"]
+    assert all(p.poll() is None for p in cluster.worker_processes)
+    assert victim["pid"] not in [p.pid for p in cluster.worker_processes]
 
 
 def test_a_worker_over_the_terminate_threshold_is_restarted_and_its_task_recomputed(cluster_client, tmp_path):
