@@ -135,7 +135,8 @@ class _HMACSession(Authenticator):
         if auth is None:
             raise AuthenticationError(
                 "no credentials were sent; this cluster requires its shared secret "
-                f"(--auth-file or {ENV_VAR})"
+                f"(Client(address, security=Security(auth_secret=...)), --auth-file, ${ENV_VAR} "
+                "or $PARDATA_AUTH_FILE)"
             )
         self._nonce_c = _parse(auth, NONCE_BYTES, "hello", peer_address)
         self._nonce_s = secrets.token_bytes(NONCE_BYTES)
