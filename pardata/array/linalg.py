@@ -4,8 +4,8 @@
 the small ``R_i`` are stacked and factored once more (``[R_i] = Q' R``), and the final
 ``Q`` block ``i`` is ``Q_i @ Q'_i``. It needs one chunk along the columns and works for
 any number of row blocks; only the stacked ``R`` (``n_blocks * n`` rows) meets in one
-task. ``svd`` factors ``R`` from TSQR. ``solve`` and ``inv`` gather the (square) matrix
-into one block: they are exact but not out-of-core.
+task. ``svd`` factors ``R`` from TSQR. ``solve`` and ``inv`` are blocked LU with partial
+pivoting (``lu``): no task holds more than one block column of the matrix.
 """
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pardata.array.creation import asarray
 from pardata.array.layers import GraphLayer
 from pardata.core.spec import Ref, Task
 from pardata.core.tokenize import tokenize
+from pardata.array.lu import inv, solve  # noqa: F401  (pa.linalg.solve)
 
 
 def _qr_block(block):
@@ -90,21 +91,31 @@ def qr(a):
     return tsqr(a)
 
 
-def _svd_r(r):
-    return np.linalg.svd(r, full_matrices=False)
+def _svd_r(r, coerce_signs):
+    u, s, vt = np.linalg.svd(r, full_matrices=False)
+    if coerce_signs:
+        u, vt = svd_flip(u, vt)
+    return u, s, vt
+
+
+def svd_flip(u, vt):
+    """Flip the signs of singular vector pairs so each row of ``vt`` sums to >= 0 (Dask's
+    rule), making the result independent of chunking and LAPACK version."""
+    signs = np.where(vt.sum(axis=1) >= 0, 1, -1).astype(vt.dtype)
+    return u * signs, vt * signs[:, None]
 
 
 def _pick(i, t):
     return t[i]
 
 
-def _svd_from_qr(q: Array, r: Array):
+def _svd_from_qr(q: Array, r: Array, coerce_signs: bool = True):
     from pardata.array.products import matmul
 
-    name = f"svd-{tokenize(r.name)}"
+    name = f"svd-{tokenize(r.name, coerce_signs)}"
     k, n = r.shape
     key = (name, "factors")
-    factors = {key: Task(key, _svd_r, Ref((r.name, 0, 0)))}
+    factors = {key: Task(key, _svd_r, Ref((r.name, 0, 0)), coerce_signs)}
     outs = []
     for i, chunks in enumerate((((k,), (k,)), ((k,),), ((k,), (n,)))):
         oname = f"{name}-{i}"
@@ -117,41 +128,35 @@ def _svd_from_qr(q: Array, r: Array):
     return matmul(q, u_r), s, vt
 
 
-def svd(a, coerce_signs=False):
-    """Thin SVD ``(U, s, Vt)`` of a tall-and-skinny (or short-and-fat) array via TSQR."""
+def svd(a, coerce_signs=True):
+    """Thin SVD ``(U, s, Vt)`` of a tall-and-skinny (or short-and-fat) array via TSQR.
+
+    With ``coerce_signs`` (the default, as in Dask) each singular vector pair has the
+    sign that makes its row of ``Vt`` sum to >= 0, so results do not depend on chunks.
+    """
     a = asarray(a)
     if a.ndim != 2:
         raise ValueError("svd needs a 2-D array")
     if a.numblocks[1] > 1 and a.numblocks[0] == 1:
-        u, s, vt = svd(a.T)
+        u, s, vt = svd(a.T, coerce_signs=False)
+        if coerce_signs:
+            return _flip_transposed(vt.T, s, u.T)
         return vt.T, s, u.T
     q, r = _tsqr(a, tokenize(a.name))
-    return _svd_from_qr(q, r)
+    return _svd_from_qr(q, r, coerce_signs)
 
 
-def _single(a: Array) -> Array:
-    return a.rechunk(tuple((s,) for s in a.shape))
+def _flip_transposed(u: Array, s: Array, vt: Array):
+    """``svd_flip`` for the short-and-fat case, where ``vt`` has many column blocks."""
+    from pardata.array.blockwise import elemwise
+    from pardata.array import reductions
+
+    signs = elemwise(_sign_of, reductions.sum(vt, axis=1), dtype=vt.dtype)
+    return u * signs, s, vt * signs[:, None]
 
 
-def _solve(a, b):
-    return np.linalg.solve(a, b)
-
-
-def solve(a, b) -> Array:
-    """``x`` with ``a @ x == b`` for square ``a`` (gathered into one block; see module)."""
-    from pardata.array.blockwise import blockwise
-
-    a, b = _single(asarray(a)), _single(asarray(b))
-    if a.ndim != 2 or a.shape[0] != a.shape[1]:
-        raise ValueError("solve needs a square 2-D matrix")
-    ind = "j" if b.ndim == 1 else "jk"
-    return blockwise(_solve, ind.replace("j", "i"), a, "ij", b, ind, concatenate=True,
-                     dtype=np.result_type(a.dtype, b.dtype, float))
-
-
-def inv(a) -> Array:
-    a = _single(asarray(a))
-    return a.map_blocks(np.linalg.inv, dtype=np.result_type(a.dtype, float))
+def _sign_of(total):
+    return np.where(total >= 0, 1, -1).astype(total.dtype)
 
 
 def norm(x, ord=None, axis=None, keepdims=False) -> Array:

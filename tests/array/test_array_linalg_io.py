@@ -31,6 +31,8 @@ def test_svd():
     wide = pa.from_array(TALL.T, chunks=(5, 9))
     u2, s2, vt2 = pa.linalg.svd(wide)
     np.testing.assert_allclose((u2.compute() * s2.compute()) @ vt2.compute(), TALL.T, atol=1e-10)
+    raw = pa.linalg.svd(x, coerce_signs=False)
+    np.testing.assert_allclose((raw[0].compute() * raw[1].compute()) @ raw[2].compute(), TALL, atol=1e-10)
 
 
 def test_solve_inv_norm():
