@@ -160,14 +160,18 @@ def getitem(x: Array, index) -> Array:
     arrays = [k for k, i in enumerate(index) if _is_array_index(i)]
     if not arrays:
         return basic_index(x, index)
-    if len(arrays) > 1:
-        raise NotImplementedError("only one integer or boolean array index at a time is supported")
     pos = arrays[0]
     adv = index[pos]
+    several = len(arrays) > 1 or isinstance(adv, np.ndarray) and adv.dtype == bool and 1 < adv.ndim < x.ndim
+    if several:
+        if any(isinstance(index[k], Array) for k in arrays):
+            raise NotImplementedError("a pardata array index must be the only array in the index; "
+                                      "compute the others or index one axis at a time")
+        return _numpy_fancy(x, index)
     if isinstance(adv, np.ndarray) and adv.dtype == bool and adv.ndim > 1 or \
             isinstance(adv, Array) and adv.dtype == bool and adv.ndim > 1:
         if adv.ndim != x.ndim or len(index) != 1:
-            raise NotImplementedError("a multi-dimensional boolean mask must index the whole array")
+            raise NotImplementedError("a multi-dimensional pardata boolean mask must index the whole array")
         from pardata.array.reshape import ravel
 
         return getitem(ravel(x), ravel(adv) if isinstance(adv, Array) else adv.ravel())
@@ -191,6 +195,35 @@ def getitem(x: Array, index) -> Array:
 
         nd = 1 if isinstance(adv, Array) else max(np.ndim(adv), 1)
         out = moveaxis(out, list(range(axis, axis + nd)), list(range(nd)))
+    return out
+
+
+def _numpy_fancy(x: Array, index: tuple) -> Array:
+    """Several NumPy integer/boolean arrays, with NumPy's rules: they broadcast together
+    and pick points (``vindex``); the point axes stay where the advanced indices were
+    if those are adjacent, else they go first."""
+    from pardata.array.routines import moveaxis
+    from pardata.array.vindex import vindex
+
+    if any(i is None for i in index):
+        raise NotImplementedError("None together with several array indices is not supported; add axes after")
+    key, axis = [], 0
+    for i in index:
+        if _is_array_index(i) and np.asarray(i).dtype == bool:
+            mask = np.asarray(i)
+            if mask.shape != x.shape[axis:axis + mask.ndim]:
+                raise IndexError(f"boolean index of shape {mask.shape} does not match the indexed axes "
+                                 f"{x.shape[axis:axis + mask.ndim]}")
+            key.extend(np.nonzero(mask))
+            axis += mask.ndim
+        else:
+            key.append(np.asarray(i) if _is_array_index(i) else i)
+            axis += 1
+    advanced = [k for k, i in enumerate(key) if not isinstance(i, slice)]
+    out = vindex(x, tuple(key))
+    if advanced == list(range(advanced[0], advanced[-1] + 1)) and advanced[0] > 0:
+        n_points = out.ndim - sum(isinstance(i, slice) for i in key)
+        out = moveaxis(out, list(range(n_points)), list(range(advanced[0], advanced[0] + n_points)))
     return out
 
 

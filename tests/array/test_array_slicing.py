@@ -137,5 +137,7 @@ def test_index_errors():
         x[[0, 9]]
     with pytest.raises(IndexError):
         x["a"]
-    with pytest.raises(NotImplementedError):
-        x[[0, 1], [0, 1]]
+    with pytest.raises(NotImplementedError, match="only array"):
+        x[pa.from_array(np.array([0, 1])), [0, 1]]
+    with pytest.raises(IndexError, match="does not match"):
+        x[np.ones((7, 4), dtype=bool)]

@@ -1,4 +1,5 @@
-"""Point-wise indexing ``x.vindex[...]`` against NumPy (Dask's semantics: points first)."""
+"""Point-wise indexing against NumPy: ``x.vindex[...]`` (Dask's semantics: points first) and
+``x[...]`` with several integer/boolean arrays (NumPy's placement rule)."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -112,3 +113,20 @@ def test_vindex_errors():
         x.vindex[[0, 1], [0, 1, 2]]
     with pytest.raises(NotImplementedError, match="computed first"):
         x.vindex[pa.arange(3, chunks=2)]
+
+
+@st.composite
+def numpy_fancy_keys(draw):
+    """Several integer arrays (or a boolean mask over 2 axes) mixed with ints and slices."""
+    if draw(st.booleans()):
+        mask = np.array(draw(st.lists(st.booleans(), min_size=35, max_size=35))).reshape(7, 5)
+        rest = draw(st.sampled_from([(), (slice(None),), (3,), (slice(None, None, -2),)]))
+        return (mask, *rest) if draw(st.booleans()) else (slice(None), mask[0, :5, None].repeat(6, 1))
+    return draw(vindex_keys())
+
+
+@settings(max_examples=60, deadline=None)
+@given(chunks=chunkings(), key=numpy_fancy_keys())
+def test_several_array_indices_follow_numpy(chunks, key):
+    x = pa.from_array(DATA, chunks=chunks)
+    assert_eq(x[key], DATA[key])
