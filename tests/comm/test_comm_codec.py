@@ -24,6 +24,7 @@ from pardata.comm import (
     message,
     registry,
 )
+from pardata.comm import messages as m
 from pardata.comm import schema
 from pardata.comm.schema import OUT_OF_BAND_BYTES
 from pardata.serialize import Serialized, deserialize, serialize
@@ -105,7 +106,11 @@ def test_every_message_is_documented_and_frozen(op):
     cls = registry()[op]
     assert cls.op == op
     assert cls.__doc__ and cls.__doc__.strip(), f"{cls.__name__} needs a docstring saying why"
-    assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen
+    assert dataclasses.is_dataclass(cls)
+    msg = object.__new__(cls)
+    for name in [f.name for f in dataclasses.fields(cls)][:1] + ["other"]:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(msg, name, 1)
 
 
 def test_large_bytes_and_payload_frames_travel_out_of_band():
@@ -276,3 +281,23 @@ def test_malformed_runs_raise_protocol_error_with_reason(case):
     with pytest.raises(ProtocolError) as info:
         decode(header({"op": "batch", "messages": runs}))
     assert reason in str(info.value)
+
+
+def test_message_classes_behave_as_frozen_keyword_only_dataclasses():
+    a = Error(reason="boom")
+    assert a == Error(reason="boom", exception=None, traceback="") and a != Error(reason="other")
+    assert hash(a) == hash(Error(reason="boom")) and a != Heartbeat(time=1.0)
+    assert repr(a) == "Error(reason='boom', exception=None, traceback='')"
+    assert dataclasses.replace(a, reason="x") == Error(reason="x")
+    assert [f.name for f in dataclasses.fields(Error)] == ["reason", "exception", "traceback"]
+    with pytest.raises(TypeError):
+        Error("boom")  # keyword-only
+    with pytest.raises(TypeError, match="reason"):
+        Error()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        a.reason = "changed"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        del a.reason
+    first, second = (m.RegisterWorker(address="a", name="n", nthreads=1),
+                     m.RegisterWorker(address="b", name="m", nthreads=2))
+    assert first.keys == [] and first.keys is not second.keys  # a fresh default per message
