@@ -21,7 +21,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable
 
-from pardata.distributed.errors import RemoteTaskError
 from pardata.serialize import SerializationError, Serialized, deserialize, dumps, loads, serialize
 from pardata.sizeof import sizeof
 
@@ -69,6 +68,10 @@ def pack_exception(exc: BaseException, key: Key = None) -> Serialized:
         loads(payload.header, payload.frames)  # it must also come back to life
         return payload
     except Exception as problem:  # noqa: BLE001 - any pickling failure
+        # Imported here: the pardata.distributed package (the Client) is no part of a
+        # worker's start-up.
+        from pardata.distributed.errors import RemoteTaskError
+
         replacement = RemoteTaskError(_type_name(exc), str(exc), key)
         replacement.add_note(f"(the original exception could not be pickled: {problem})")
         return serialize(replacement)
