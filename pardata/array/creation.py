@@ -35,9 +35,15 @@ def _shape_of_block(chunks):
 
 
 def getter(source, index, asarray=True):
-    """One block of ``source``: ``source[index]`` as a NumPy array."""
+    """One block of ``source``: ``source[index]`` as a NumPy array of the source's dtype
+    (a source returning lists or scalars still gives blocks of the declared shape)."""
     block = source[index]
-    return np.asarray(block) if asarray and not isinstance(block, np.ndarray) else block
+    if not asarray or isinstance(block, np.ndarray):
+        return block
+    block = np.asarray(block, dtype=getattr(source, "dtype", None))
+    if block.size == 0 and isinstance(index, tuple) and all(type(s) is slice for s in index):
+        block = block.reshape(tuple(s.stop - s.start for s in index))
+    return block
 
 
 def from_array(x, chunks="auto", name=None, asarray=None, inline_array=False) -> Array:

@@ -11,7 +11,7 @@ import pickle
 
 import numpy as np
 
-from pardata.array.chunks import offsets
+from pardata.array.chunks import has_unknown, offsets
 from pardata.array.core import Array
 from pardata.array.creation import asarray, from_array
 from pardata.array.layers import GraphLayer, block_indices, materialize
@@ -67,6 +67,12 @@ def store(sources, targets, lock=None, regions=None, compute=True, **kwargs):
     token = tokenize([s.name for s in sources], [id(t) for t in targets], regions)
     for n, (src, target, region) in enumerate(zip(sources, targets, regions)):
         src = asarray(src)
+        if has_unknown(src.chunks):
+            raise ValueError("cannot store an array of unknown chunk sizes; call compute_chunk_sizes()")
+        shape = getattr(target, "shape", None)
+        if region is None and shape is not None and tuple(shape) != src.shape:
+            raise ValueError(f"store: the source has shape {src.shape} but the target {tuple(shape)}; "
+                             "pass regions= to write into part of it")
         graph.update(materialize([src._layer]))
         tkey = f"store-target-{n}-{token}"
         graph[tkey] = DataNode(tkey, target)
@@ -85,27 +91,38 @@ def store(sources, targets, lock=None, regions=None, compute=True, **kwargs):
 
 
 def to_npy_stack(dirname, x, axis=0):
-    """Write ``x`` as one ``.npy`` file per block along ``axis`` plus an ``info`` file."""
+    """Write ``x`` as one ``.npy`` file per block along ``axis`` plus an ``info`` file.
+
+    The ``info`` file is written last, with the block lengths the files really hold, so
+    an interrupted write never looks complete and chunks unknown along ``axis`` (after
+    a boolean mask) are recorded as the sizes they turned out to be.
+    """
     x = asarray(x)
+    if x.ndim == 0:
+        raise ValueError("to_npy_stack needs an array with at least one axis")
+    if not -x.ndim <= axis < x.ndim:
+        raise ValueError(f"axis {axis} is out of bounds for an array of {x.ndim} axes")
     axis = axis % x.ndim
     x = x.rechunk({a: -1 for a in range(x.ndim) if a != axis})
     os.makedirs(dirname, exist_ok=True)
-    with open(os.path.join(dirname, "info"), "wb") as f:
-        pickle.dump({"chunks": x.chunks, "dtype": x.dtype, "axis": axis}, f)
     name = f"to-npy-stack-{tokenize(x.name, dirname)}"
     graph = dict(materialize([x._layer]))
     keys = []
     for idx in block_indices(x.chunks):
         key = (name, idx[axis])
-        graph[key] = Task(key, _save, os.path.join(dirname, f"{idx[axis]}.npy"), Ref((x.name, *idx)))
+        graph[key] = Task(key, _save, os.path.join(dirname, f"{idx[axis]}.npy"), Ref((x.name, *idx)), axis)
         keys.append(key)
     from pardata.base import get
 
-    get(graph, keys)
+    lengths = get(graph, keys)
+    chunks = tuple(tuple(int(n) for n in lengths) if a == axis else dim for a, dim in enumerate(x.chunks))
+    with open(os.path.join(dirname, "info"), "wb") as f:
+        pickle.dump({"chunks": chunks, "dtype": x.dtype, "axis": axis}, f)
 
 
-def _save(path, block):
+def _save(path, block, axis):
     np.save(path, block)
+    return block.shape[axis]
 
 
 def _load(path, mmap_mode):

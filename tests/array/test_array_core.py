@@ -47,6 +47,20 @@ def test_metadata():
         assert part in html
 
 
+def test_repr_html_reports_what_the_graph_holds():
+    x = pa.random.random((3000, 2000), chunks=(1000, 700))
+    y = (x + x.T[:2000, :3000].T).sum(axis=0)
+    html = y._repr_html_()
+    assert f"{len(y.__pardata_graph__())} tasks" in html and f"{y.npartitions} chunks" in html
+    assert "15.62 kiB" in html and "(2000,)" in html  # 2000 float64 = 15.62 kiB, chunk (700,)
+    assert "45.78 MiB" in x._repr_html_() and "5.34 MiB" in x._repr_html_()
+    masked = x[x[:, 0] > 0.5]
+    assert "unknown" in masked._repr_html_() and "nan" in masked._repr_html_()
+    scalar = y.sum()
+    assert "()" in scalar._repr_html_() and "8 B" in scalar._repr_html_()
+    assert "&lt;" in pa.from_array(np.zeros(2), name="<b>")._repr_html_()  # names are escaped
+
+
 def test_compute_on_every_scheduler(local_scheduler):
     a = np.arange(30.0).reshape(5, 6)
     x = pa.from_array(a, chunks=(2, 4))

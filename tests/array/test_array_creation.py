@@ -73,6 +73,28 @@ def test_from_array_reads_only_what_is_needed():
     assert src.reads[0] == (slice(0, 5), slice(5, 10))
 
 
+class ListSource:
+    """Slicing returns nested lists (not NumPy), like some dataset wrappers."""
+
+    def __init__(self, data):
+        self.data, self.shape, self.dtype = data, data.shape, data.dtype
+
+    def __getitem__(self, index):
+        part = self.data[index]
+        return part.tolist() if isinstance(part, np.ndarray) else part
+
+
+@pytest.mark.parametrize("shape,chunks", [((11, 7), (4, 3)), ((0, 5), 2), ((), ()), ((9,), 1)])
+def test_from_array_with_any_sliceable_source(shape, chunks):
+    data = np.random.default_rng(3).normal(size=shape).astype(np.float32)
+    for source in (Sliceable(data), ListSource(data)):
+        x = pa.from_array(source, chunks=chunks)
+        assert x.shape == shape and x.dtype == data.dtype
+        assert_eq(x, data)
+        if data.ndim == 2 and data.size:
+            assert_eq(x[1:, ::-2].sum(axis=0), data[1:, ::-2].sum(axis=0), rtol=1e-5)
+
+
 def test_from_array_stores_the_source_once():
     data = np.arange(64.0).reshape(8, 8)
     x = pa.from_array(data, chunks=2)

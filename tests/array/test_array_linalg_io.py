@@ -88,3 +88,56 @@ def test_zarr_missing_is_a_clear_error(tmp_path):
         pytest.skip("zarr is installed")
     with pytest.raises(ImportError, match="zarr"):
         pa.from_zarr(str(tmp_path / "nothing"))
+
+
+class Recorder:
+    """A setitem target that is not a NumPy array: a dict of written regions."""
+
+    def __init__(self, shape):
+        self.shape = shape
+        self.writes = {}
+
+    def __setitem__(self, region, value):
+        self.writes[tuple((r.start, r.stop) for r in region)] = np.array(value)
+
+    def assemble(self, dtype):
+        out = np.full(self.shape, np.nan, dtype=dtype)
+        for region, value in self.writes.items():
+            out[tuple(slice(*r) for r in region)] = value
+        return out
+
+
+def test_store_into_any_setitem_target():
+    a = RNG.normal(size=(10, 7))
+    x = pa.from_array(a, chunks=(3, 4))
+    target = Recorder(a.shape)
+    pa.store(x + 1, target)
+    assert len(target.writes) == x.npartitions  # one write per block, as it is computed
+    np.testing.assert_array_equal(target.assemble(float), a + 1)
+    zero_d, empty = np.zeros(()), np.zeros((0, 3))
+    pa.store([pa.from_array(np.asarray(2.5)), pa.zeros((0, 3), chunks=2)], [zero_d, empty])
+    assert zero_d == 2.5 and empty.shape == (0, 3)
+    with pytest.raises(ValueError, match="shape"):
+        pa.store(x, np.zeros((10, 8)))
+    with pytest.raises(ValueError, match="unknown"):
+        pa.store(x[x[:, 0] > 0], np.zeros((10, 7)))
+
+
+def test_npy_stack_odd_unknown_and_empty(tmp_path):
+    a = RNG.normal(size=(11, 3))
+    x = pa.from_array(a, chunks=(4, 2))
+    masked = x[x[:, 0] > 0]  # lengths along axis 0 unknown until written
+    pa.to_npy_stack(tmp_path / "masked", masked)
+    back = pa.from_npy_stack(tmp_path / "masked")
+    want = a[a[:, 0] > 0]
+    assert back.chunks[0] == tuple(int((a[s:s + 4, 0] > 0).sum()) for s in range(0, 11, 4))
+    assert_eq(back, want)
+    pa.to_npy_stack(tmp_path / "odd", x, axis=-1)
+    assert pa.from_npy_stack(tmp_path / "odd").chunks == ((11,), (2, 1))
+    assert_eq(pa.from_npy_stack(tmp_path / "odd"), a)
+    pa.to_npy_stack(tmp_path / "empty", pa.zeros((0, 4), chunks=2))
+    assert_eq(pa.from_npy_stack(tmp_path / "empty"), np.zeros((0, 4)))
+    with pytest.raises(ValueError, match="at least one axis"):
+        pa.to_npy_stack(tmp_path / "scalar", pa.from_array(np.asarray(1.0)))
+    with pytest.raises(ValueError, match="out of bounds"):
+        pa.to_npy_stack(tmp_path / "bad", x, axis=2)
