@@ -34,6 +34,7 @@ from . import events as e
 from .dashboard import Dashboard
 from .metrics import ClusterMetrics, upstream_progress
 from .settings import state_from_config
+from .shuffle_runs import ShuffleRunRequested
 from .wire import WORKER_MESSAGES, client_event, command_message, graph_event, worker_event
 
 __all__ = ["SchedulerServer"]
@@ -205,6 +206,11 @@ class SchedulerServer:
         elif isinstance(first, m.NannyReport):
             self._on_nanny_report(first)
             await comm.write(m.Ack())
+        elif isinstance(first, m.ShuffleRunRequest):
+            msg = first  # a worker's connection for shuffle runs: answer until it closes
+            while isinstance(msg, m.ShuffleRunRequest):
+                await comm.write(self._shuffle_run(msg))
+                msg = await comm.read()
         elif isinstance(first, m.Query):
             # a one-off connection (tools, tests): answer queries until it closes
             msg = first
@@ -311,6 +317,14 @@ class SchedulerServer:
                 stream.abort()
                 if not self._closed:
                     self.handle(e.ClientLeft(client))
+
+    def _shuffle_run(self, msg: m.ShuffleRunRequest) -> m.ShuffleRunReply:
+        """The current run of a peer-to-peer shuffle (see ``shuffle_runs``)."""
+        self.handle(ShuffleRunRequested(msg.shuffle_id, msg.barrier, msg.npartitions_out, time.monotonic()))
+        run = self.state.shuffle_runs.get(msg.shuffle_id)
+        if run is None:
+            return m.ShuffleRunReply(shuffle_id=msg.shuffle_id, error="no worker is connected to the scheduler")
+        return m.ShuffleRunReply(shuffle_id=msg.shuffle_id, run_id=run.run_id, workers=list(run.workers))
 
     def _on_nanny_report(self, msg: m.NannyReport) -> None:
         """A nanny is killing its worker, restarted it, or gave up: log it, keep it for

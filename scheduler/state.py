@@ -100,6 +100,7 @@ from .events import (
     WorkerLeft,
 )
 from .queries import QueriesMixin
+from .shuffle_runs import ShuffleRunRequested, ShuffleRunsMixin
 from .records import (
     ALL_STATES,
     ERRED,
@@ -124,7 +125,7 @@ ROOT_PIPELINE_MAX = 1000
 STEAL_VICTIMS_ON_IDLE = 8
 
 
-class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
+class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin, ShuffleRunsMixin):
     """All the scheduler knows, and the rules that change it. See the module docstring."""
 
     def __init__(
@@ -189,6 +190,7 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
         self._task_seq = 0
         self._worker_seq = 0
         self._generation = 0
+        self._init_shuffle_runs()
 
         self._table = self._transition_table()
         self._handlers = {
@@ -208,6 +210,7 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
             StealRefused: self._on_steal_refused,
             KeysReplicated: self._on_keys_replicated,
             KeysDropped: self._on_keys_dropped,
+            ShuffleRunRequested: self._on_shuffle_run_requested,
         }
 
     # --- entry point -----------------------------------------------------------------
@@ -378,6 +381,8 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
                 reason = f"no heartbeat for {silent:.1f}s (heartbeat_timeout={self.heartbeat_timeout}s)"
                 self._emit(CloseWorker(ws.name, reason))
                 self._remove_worker(ws, reason, graceful=False)
+        if self.shuffle_runs:
+            self._forget_finished_shuffles()
         self._settle()
         if self.work_stealing and not self._counts[QUEUED]:
             self._steal_for(list(self._idle))
@@ -402,6 +407,8 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin):
                 self._transition(ts, ERRED, kind="killed-worker", reason=_killed_worker_reason(ts, ws.name, reason))
             else:
                 self._transition(ts, WAITING)
+        if self.shuffle_runs:
+            self._restart_shuffles(ws)
 
     def _update_load(self, ws: SchedulerWorker) -> None:
         if self.workers.get(ws.name) is not ws:

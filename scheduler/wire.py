@@ -12,6 +12,7 @@ from pardata.comm import messages as m
 from . import commands as c
 from . import events as e
 from .events import TaskSpec
+from .shuffle_runs import ForgetShuffle
 
 __all__ = ["worker_event", "client_event", "command_message", "graph_event", "WORKER_MESSAGES"]
 
@@ -147,4 +148,6 @@ def command_message(cmd, who_has=None):
         return "client", cmd.client, m.KeyLost(key=cmd.key, reason=cmd.reason)
     if t is c.CloseWorker:
         return "close", cmd.worker, m.CloseWorkerRequest(reason=cmd.reason)
+    if t is ForgetShuffle:
+        return "worker", cmd.worker, m.ShuffleForget(shuffle_id=cmd.shuffle_id, run_id=cmd.run_id)
     raise TypeError(f"no wire message for scheduler command {cmd!r}")

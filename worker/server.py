@@ -49,6 +49,7 @@ from .metrics import WorkerDiagnostics
 from .nanny import RESTARTS_ENV
 from .state import WorkerState
 from .store import DataStore, ValueSpilled
+from .shuffle import ShuffleService
 from .transfer import data_reply, decode_values, fetch_from_peer
 
 __all__ = ["WorkerServer"]
@@ -114,6 +115,7 @@ class WorkerServer:
         self._tasks: set[asyncio.Task] = set()
         # /metrics and /health ("": a free port on this host; None: off), metric reports
         self.diagnostics = WorkerDiagnostics(self, http_address)
+        self.shuffle = ShuffleService(self)  # the peer-to-peer shuffle's side here
         self._status = "created"
         self._done: asyncio.Event | None = None
 
@@ -138,6 +140,7 @@ class WorkerServer:
         self.state = WorkerState(self.address, self.nthreads, validate=self.validate,
                                  executor_lookahead=_executor_lookahead(), **self._transfer_limits())
         self.runner = TaskRunner(self.nthreads, loop, self._on_outcomes, name=f"pardata-worker-{self.name}")
+        self.shuffle.start(f"pardata-worker-{self.name}")  # found by shuffle tasks on those threads
         recovered = dict(self.store.buffer.recovered) if self.store.buffer is not None else {}
         try:
             comm = await connect(
@@ -244,6 +247,7 @@ class WorkerServer:
         if self.store.buffer is not None:
             # a start that failed keeps what a restarted worker could recover
             self.store.buffer.close(remove_files=self._status != "created")
+        self.shuffle.close()
         self.store.clear()
         if self.local_directory:
             shutil.rmtree(self.local_directory, ignore_errors=True)
@@ -298,6 +302,8 @@ class WorkerServer:
                         self.handle(*events)
                         events = []
                         self._answer_steal(one)
+                    elif t is m.ShuffleForget:
+                        self.shuffle.forget(one.shuffle_id, one.run_id)
                     elif t is m.CloseWorkerRequest:
                         reason = f"the scheduler closed this worker: {one.reason}"
                         raise _Closing
@@ -470,6 +476,8 @@ class WorkerServer:
                 self.diagnostics.transfer_out(reply)
             elif t is m.PutData:
                 reply = await self._put_data(msg)
+            elif t is m.ShuffleShards or t is m.ShuffleFetchOutput:
+                reply = await self.shuffle.serve(msg)
             elif t is m.RunFunction:
                 reply = await self._run_function(msg)
             else:

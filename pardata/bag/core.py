@@ -371,19 +371,29 @@ class Bag(_Collection):
         ``npartitions`` of output (default: as many as the input). ``method="disk"``
         (the default on local schedulers): each partition spills its groups to files
         under config ``temporary-directory`` and each output partition reads and deletes
-        its own. ``method="tasks"`` (the default while a distributed Client is active):
-        groups move as task results, worker to worker. Keys must be hashable; see
+        its own. ``method="p2p"`` (the default while a distributed Client is active):
+        workers send groups straight to the worker grouping them, which buffers them on
+        its disk. ``method="tasks"`` (the default on a cluster for tiny shuffles): groups
+        move as task results, worker to worker. Keys must be hashable; see
         ``pardata.bag.shuffle`` for which key types hash alike in every process.
         """
         from pardata.bag import shuffle
 
         nout = npartitions or self.npartitions
-        method = method or ("tasks" if _client_active() else "disk")
+        if method is None and _client_active():
+            method = "tasks" if self.npartitions * nout <= shuffle.TASK_SHUFFLE_MAX_EDGES else "p2p"
+        method = method or "disk"
+        if method == "p2p":
+            if not _client_active():
+                raise ValueError("groupby method 'p2p' needs a distributed Client (workers send each "
+                                 "other the groups); use 'disk' or 'tasks' on the local schedulers")
+            name = f"groupby-{tokenize(self.name, grouper, nout, method)}"
+            return Bag(shuffle.groupby_p2p_layer(self._layer, name, grouper, nout))
         if method == "tasks":
             name = f"groupby-{tokenize(self.name, grouper, nout, method)}"
             return Bag(shuffle.groupby_tasks_layer(self._layer, name, grouper, nout))
         if method != "disk":
-            raise ValueError(f"groupby method must be 'disk' or 'tasks', not {method!r}")
+            raise ValueError(f"groupby method must be 'disk', 'tasks' or 'p2p', not {method!r}")
         base = config.get("temporary-directory", None)
         name = f"groupby-{tokenize(self.name, grouper, nout, base)}"
         return Bag(shuffle.groupby_layer(self._layer, name, grouper, nout, base))

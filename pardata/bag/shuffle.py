@@ -1,4 +1,4 @@
-"""``groupby`` as a hash shuffle: disk-buffered locally, through tasks on a cluster.
+"""``groupby`` as a hash shuffle: disk-buffered locally, peer-to-peer on a cluster.
 
 The disk-buffered shuffle (the default on the local schedulers) has three kinds of
 tasks, all plain graph nodes:
@@ -18,9 +18,10 @@ every file is removed. The directory is made under config ``temporary-directory`
 (default: the system's temporary directory, as seen by the task that makes it); files
 of a run that fails midway stay there, in ``pardata-shuffle-*``.
 
-On a cluster (a ``Client`` active when ``groupby`` is called, or ``method="tasks"``)
-workers may not share a disk, so ``groupby_tasks_layer`` moves the buckets as task
-results instead, from the worker that cut them to the one that groups them.
+On a cluster (a ``Client`` active when ``groupby`` is called) workers may not share a
+disk: ``groupby_p2p_layer`` sends each bucket straight to the worker that owns its output,
+which buffers it on its own disk (``pardata.shuffle``); ``method="tasks"`` (the default
+there for tiny shuffles) moves the buckets as task results instead.
 
 Hashing: Python's ``hash`` of ``str``/``bytes`` differs between interpreters, and the
 processes scheduler runs splits in several, so keys are hashed by ``stable_hash``
@@ -35,15 +36,19 @@ import os
 import pickle
 import tempfile
 import zlib
+from functools import partial
 from typing import Any, Callable, Iterable
 
 import cloudpickle
 
 from pardata.core.spec import Ref, Task
+from pardata.shuffle import ShuffleSpec, p2p_graph, shuffle_transfer
 from pardata.bag.layers import Layer, PartitionOp, TasksLayer
 from pardata.bag.reductions import keyfunc
 
 _NUMBERS = (int, float, complex, bool)
+#: On a cluster, groupbys of at most this many (input, output) pairs go through tasks.
+TASK_SHUFFLE_MAX_EDGES = 64
 
 
 def stable_hash(key: Any) -> int:
@@ -172,6 +177,26 @@ def groupby_tasks_layer(layer: Layer, name: str, key: Any, nout: int) -> TasksLa
         k = (name, j)
         pieces = [Ref((f"{name}-piece", i, j)) for i in range(layer.npartitions)]
         graph[k] = Task(k, group_buckets, key, pieces)
+    return TasksLayer(name, nout, graph, (layer,))
+
+
+# ------------------------------------------------------------- peer-to-peer variant
+
+def _p2p_split(key: Any, part: Iterable, nout: int) -> dict:
+    return _buckets(keyfunc(key), nout, None, part)
+
+
+def _p2p_group(key: Any, pieces: list, j: int) -> list:
+    return group_buckets(key, pieces)
+
+
+def groupby_p2p_layer(layer: Layer, name: str, key: Any, nout: int) -> TasksLayer:
+    """The same groups by the peer-to-peer shuffle: buckets go straight from the worker
+    that cut them to the disk of the worker that groups them."""
+    spec = ShuffleSpec(name, nout, f"{name}-barrier", partial(_p2p_split, key), partial(_p2p_group, key))
+    inputs = [(layer.name, i) for i in range(layer.npartitions)]
+    # a partition task: the element-wise steps before it stream into it
+    graph = p2p_graph(spec, name, inputs, f"{name}-transfer", PartitionOp(shuffle_transfer, "value"))
     return TasksLayer(name, nout, graph, (layer,))
 
 

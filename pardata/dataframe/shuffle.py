@@ -13,9 +13,14 @@ or by range, comparing a column against sorted boundaries (``set_index`` and
   the total size. Files are removed as they are read, and any left by a failed run
   are removed at interpreter exit.
 
+- ``p2p`` (on a cluster): transfer tasks send each group straight to the worker that
+  owns its output, which buffers it on disk; output ``j`` is built on its owner from its
+  files (see ``pardata.shuffle``). Memory stays bounded whatever the total size, and a
+  worker lost midway costs a re-run of the transfers, not the job.
+
 The default (``dataframe.shuffle.method`` unset) is ``tasks`` up to 32 partitions on
-either side and ``disk`` beyond; with a distributed Client it is ``tasks`` (the
-peer-to-peer shuffle replaces it there).
+either side and ``disk`` beyond; with a distributed Client it is ``p2p``, except
+``tasks`` for tiny shuffles (at most ``TASK_SHUFFLE_MAX_EDGES`` input-output pairs).
 """
 from __future__ import annotations
 
@@ -26,7 +31,7 @@ import shutil
 import tempfile
 import uuid
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 
 import numpy as np
@@ -35,8 +40,12 @@ import pandas as pd
 from pardata import config
 from pardata.core.spec import Ref, Task
 from pardata.dataframe.expr import ALL, Expr, node
+from pardata.shuffle import ShuffleSpec, p2p_graph
 
 TASK_SHUFFLE_MAX_PARTITIONS = 32
+#: On a cluster, shuffles of at most this many (input, output) pairs go through tasks.
+TASK_SHUFFLE_MAX_EDGES = 64
+METHODS = ("tasks", "disk", "p2p")
 
 
 @dataclass(frozen=True)
@@ -181,23 +190,50 @@ def _read_group(path, j, meta, ignore_index):
     return out.reset_index(drop=True) if ignore_index else out
 
 
-def choose_method(method: str | None, n_in: int, n_out: int) -> str:
-    method = method or config.get("dataframe.shuffle.method", None)
-    if method in ("tasks", "disk"):
-        return method
-    if method == "p2p":
-        raise NotImplementedError("the peer-to-peer shuffle needs a distributed cluster")
-    if method is not None:
-        raise ValueError(f"unknown shuffle method {method!r}; expected 'tasks' or 'disk'")
+def _on_cluster() -> bool:
     from pardata.base import get_scheduler
 
     try:
         kind, _ = get_scheduler()
     except ValueError:
-        kind = "local"
-    if kind == "client":
-        return "tasks"
+        return False
+    return kind == "client"
+
+
+def choose_method(method: str | None, n_in: int, n_out: int) -> str:
+    method = method or config.get("dataframe.shuffle.method", None)
+    if method in ("tasks", "disk"):
+        return method
+    if method == "p2p":
+        if not _on_cluster():
+            raise ValueError("shuffle method 'p2p' needs a distributed Client (workers send each other "
+                             "the shards); use 'tasks' or 'disk' on the local schedulers")
+        return method
+    if method is not None:
+        raise ValueError(f"unknown shuffle method {method!r}; expected one of {METHODS}")
+    if _on_cluster():
+        return "tasks" if n_in * n_out <= TASK_SHUFFLE_MAX_EDGES else "p2p"
     return "tasks" if max(n_in, n_out) <= TASK_SHUFFLE_MAX_PARTITIONS else "disk"
+
+
+# ---------------------------------------------------------------------- p2p shuffle
+
+def _split_groups(partitioner: Partitioner, df, n: int) -> dict:
+    """``{j: rows of df going to output j}``, non-empty groups only."""
+    return {j: g for j, g in enumerate(split_by(df, partitioner, n)) if len(g)}
+
+
+def _combine_groups(meta, ignore_index: bool, groups: list, j: int):
+    out = _concat_groups(groups, meta)
+    return out.reset_index(drop=True) if ignore_index else out
+
+
+def p2p_layer(name: str, input_name: str, n_in: int, n_out: int, partitioner: Partitioner,
+              meta, ignore_index: bool) -> dict:
+    """The peer-to-peer shuffle of partitions ``(input_name, i)`` into ``(name, j)``."""
+    spec = ShuffleSpec(name, n_out, f"shuffle-barrier-{name}", partial(_split_groups, partitioner),
+                       partial(_combine_groups, meta, ignore_index))
+    return p2p_graph(spec, name, [(input_name, i) for i in range(n_in)], f"shuffle-transfer-{name}")
 
 
 @node
@@ -254,6 +290,8 @@ class Shuffle(Expr):
         meta = self._meta if not self.ignore_index else self.frame._meta
         p = self._partitioner
         graph: dict = {}
+        if method == "p2p":
+            return p2p_layer(self._name, self.frame._name, n_in, n_out, p, meta, self.ignore_index)
         if method == "tasks":
             split_refs = []
             for i in range(n_in):

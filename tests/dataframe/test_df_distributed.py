@@ -23,7 +23,7 @@ def test_dataframe_on_cluster(client):
     d = pdd.from_pandas(p, npartitions=5)
     from pardata.dataframe.shuffle import choose_method
 
-    assert choose_method(None, 100, 100) == "tasks"  # files are not shared between hosts
+    assert choose_method(None, 100, 100) == "p2p"  # files are not shared between hosts
     assert_eq(d.groupby("k").agg({"f": ["sum", "std"], "s": "nunique"}),
               p.groupby("k").agg({"f": ["sum", "std"], "s": "nunique"}), scheduler=client, rtol=1e-9)
     assert_eq(d.set_index("i"), p.set_index("i").sort_index(kind="stable"), scheduler=client)
