@@ -29,6 +29,10 @@ def array_ufunc(ufunc, method, inputs, kwargs):
         raise NotImplementedError(f"{ufunc.__name__}(..., out=) is not supported on pardata arrays")
     kwargs.pop("out", None)
     if method == "__call__":
+        if ufunc is np.matmul:
+            from pardata.array.products import matmul
+
+            return matmul(*inputs, **kwargs)
         if ufunc.nout == 1:
             return elemwise(ufunc, *inputs, **kwargs)
         dtypes = [np.asarray(o).dtype for o in ufunc(*[_probe(a) for a in inputs])]
@@ -64,11 +68,14 @@ def _probe(a):
 
 @functools.lru_cache(maxsize=1)
 def _table() -> dict:
-    from pardata.array import (creation, io, linalg, overlap, products, reductions, reshape,
-                               routines, slicing)
+    import importlib
 
+    # Modules by import path: ``pardata.array.reshape`` the attribute is the function.
+    mods = [importlib.import_module(f"pardata.array.{m}") for m in
+            ("reductions", "routines", "products", "reshape", "creation", "slicing", "overlap", "io")]
+    linalg = importlib.import_module("pardata.array.linalg")
     table = {}
-    for mod in (reductions, routines, products, reshape, creation, slicing, overlap, io):
+    for mod in mods:
         for name in dir(mod):
             np_func = getattr(np, name, None)
             ours = getattr(mod, name)

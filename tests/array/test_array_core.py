@@ -112,7 +112,10 @@ def test_ufuncs_and_array_functions_stay_lazy():
                       (np.transpose(x), a.T), (np.concatenate([x, x]), np.concatenate([a, a])),
                       (np.add.reduce(x, axis=1), a.sum(axis=1)), (np.multiply.outer(x[0], x[1]),
                                                                    np.multiply.outer(a[0], a[1])),
-                      (pa.exp(x), np.exp(a)), (np.where(x > 0.5, x, 0), np.where(a > 0.5, a, 0))]:
+                      (pa.exp(x), np.exp(a)), (np.where(x > 0.5, x, 0), np.where(a > 0.5, a, 0)),
+                      (np.matmul(x, x.T), a @ a.T), (np.reshape(x, (4, 3)), a.reshape(4, 3)),
+                      (np.ravel(x), a.ravel()), (np.linalg.solve(x[:, :3] + 3 * pa.eye(3, chunks=2), a[:, 0]),
+                       np.linalg.solve(a[:, :3] + 3 * np.eye(3), a[:, 0]))]:
         assert isinstance(out, pa.Array)
         assert_eq(out, want)
     m, e = np.frexp(x)
