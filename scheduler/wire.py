@@ -147,7 +147,7 @@ def command_message(cmd, who_has=None):
     if t is c.ReportLost:
         return "client", cmd.client, m.KeyLost(key=cmd.key, reason=cmd.reason)
     if t is c.CloseWorker:
-        return "close", cmd.worker, m.CloseWorkerRequest(reason=cmd.reason)
+        return "close", cmd.worker, m.CloseWorkerRequest(reason=cmd.reason, rejoin=True)
     if t is ForgetShuffle:
         return "worker", cmd.worker, m.ShuffleForget(shuffle_id=cmd.shuffle_id, run_id=cmd.run_id)
     raise TypeError(f"no wire message for scheduler command {cmd!r}")

@@ -7,8 +7,11 @@ results in a directory the nanny owns, so a restarted worker finds them again.
 
 The worker exits when the scheduler closes it or goes away, on SIGTERM/SIGINT, and
 (when ``PARDATA_EXIT_WITH_PARENT`` holds a process id) once that parent is gone; its
-nanny then exits too. ``--scheduler-file`` may replace the address: the worker waits for
-the file to appear, so a scheduler and its workers can be started at the same moment.
+nanny then exits too. A worker the scheduler dropped for silence (a network partition)
+or whose scheduler connection broke exits with ``REJOIN_EXIT_CODE`` instead, so its
+nanny starts a fresh worker that registers again (within the nanny's restart limit).
+``--scheduler-file`` may replace the address: the worker waits for the file to appear,
+so a scheduler and its workers can be started at the same moment.
 
 A worker needs the cluster secret: ``--auth-file PATH``, ``$PARDATA_AUTH_SECRET`` or
 ``$PARDATA_AUTH_FILE``, or else the ``auth_file`` that ``pardata-scheduler`` recorded
@@ -40,7 +43,12 @@ from .nanny import Nanny, NannyRestart
 # The worker server (and the comm layer) are imported where they are used: a nanny
 # process needs neither to start its worker, and starts it sooner without them.
 
-__all__ = ["main"]
+__all__ = ["main", "REJOIN_EXIT_CODE"]
+
+#: Exit code of a worker that the scheduler dropped (it went silent, e.g. behind a
+#: network partition) or whose scheduler connection broke: not a clean exit, so its
+#: nanny starts a fresh worker, which registers again (EX_TEMPFAIL: try again).
+REJOIN_EXIT_CODE = 75
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -151,7 +159,9 @@ async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
         await asyncio.sleep(0.5)
 
 
-async def _run(args: argparse.Namespace) -> None:
+async def _run(args: argparse.Namespace) -> int:
+    """Run the worker until it closes; the exit code (``REJOIN_EXIT_CODE`` when the
+    scheduler would take a fresh worker back, else 0)."""
     from .server import WorkerServer
 
     address = await _scheduler_address(args)
@@ -187,6 +197,11 @@ async def _run(args: argparse.Namespace) -> None:
         task.cancel()
     await asyncio.gather(*watchers, return_exceptions=True)
     await worker.close("the worker process is stopping")
+    if worker.rejoin and not stop.is_set():
+        logging.getLogger("pardata.worker").info("exiting with code %d so that a fresh worker registers again",
+                                                 REJOIN_EXIT_CODE)
+        return REJOIN_EXIT_CODE
+    return 0
 
 
 async def _run_nanny(args: argparse.Namespace, argv: list[str]) -> int:
@@ -264,7 +279,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(name)s %(levelname)s %(message)s")
     if args.nanny:
         return asyncio.run(_run_nanny(args, raw))
-    asyncio.run(_run(args))
+    code = asyncio.run(_run(args))
     # Threads still running tasks must not keep a closed worker's process alive.
     busy = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
     for thread in busy:
@@ -272,8 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     if any(t.is_alive() for t in busy):
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
-    return 0
+        os._exit(code)
+    return code
 
 
 if __name__ == "__main__":

@@ -18,7 +18,10 @@ certificate of the cluster CA), the stream to the scheduler and the pool of conn
 to peers. The listener speaks ``tls://`` when the scheduler's address does.
 
 The worker exits when the scheduler tells it to or when the scheduler connection
-breaks; there is no reconnection: its nanny (``worker.nanny``) starts a new process.
+breaks; there is no reconnection in this process. When the scheduler dropped it for
+silence (``CloseWorkerRequest.rejoin``) or the connection broke, ``rejoin`` is set and
+``python -m worker`` exits with a code that makes its nanny start a fresh worker, which
+registers again (after a network partition heals, say).
 """
 
 from __future__ import annotations
@@ -118,6 +121,9 @@ class WorkerServer:
         self.shuffle = ShuffleService(self)  # the peer-to-peer shuffle's side here
         self._status = "created"
         self._done: asyncio.Event | None = None
+        #: Set when the scheduler connection ended in a way a fresh worker could recover
+        #: from: the scheduler dropped this worker for silence, or the connection broke.
+        self.rejoin = False
 
     # --- lifecycle -----------------------------------------------------------------------
 
@@ -306,6 +312,7 @@ class WorkerServer:
                         self.shuffle.forget(one.shuffle_id, one.run_id)
                     elif t is m.CloseWorkerRequest:
                         reason = f"the scheduler closed this worker: {one.reason}"
+                        self.rejoin = one.rejoin
                         raise _Closing
                     else:
                         logger.warning("ignoring unexpected %s from the scheduler", one.op)
@@ -314,6 +321,7 @@ class WorkerServer:
             pass
         except CommError as exc:
             reason = f"lost the scheduler connection: {exc}"
+            self.rejoin = True
         if self._status == "running":
             self._spawn(self.close(reason, report=False))
 

@@ -217,9 +217,16 @@ class StealReply(Message):
 
 @message("close-worker")
 class CloseWorkerRequest(Message):
-    """Scheduler -> worker: you are considered gone; shut down."""
+    """Scheduler -> worker: you are considered gone; shut down.
+
+    ``rejoin`` is True when the scheduler dropped a worker it could not hear from (a
+    heartbeat timeout: a partition, a hung process) and would take it back: the worker
+    process then exits with ``worker.__main__.REJOIN_EXIT_CODE`` and its nanny starts
+    a fresh one, which registers again. False (the scheduler is closing): leave for good.
+    """
 
     reason: str = ""
+    rejoin: bool = False
 
 
 @message("nanny-report")
