@@ -119,7 +119,10 @@ class Tick(SchedulerEvent):
 
 @dataclass(frozen=True, slots=True)
 class TaskFinished(_KeyEvent):
-    """A worker computed `key` for execution `attempt` and holds the result."""
+    """A worker computed `key` for execution `attempt` and holds the result.
+
+    `running_nbytes`: the memory the run needed (its worker's RSS rise), -1 if unknown.
+    """
 
     worker: str
     key: Key
@@ -127,6 +130,7 @@ class TaskFinished(_KeyEvent):
     nbytes: int
     duration: float
     now: float = 0.0
+    running_nbytes: int = -1
 
 
 @dataclass(frozen=True, slots=True)

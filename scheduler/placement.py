@@ -17,7 +17,7 @@ from __future__ import annotations
 import heapq
 from typing import TYPE_CHECKING
 
-from .admission import admits
+from .admission import admits, expected_nbytes
 from .records import SchedulerTask, SchedulerWorker
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ def decide_worker(state: SchedulerState, ts: SchedulerTask) -> SchedulerWorker |
 def _with_room(state: SchedulerState, ts: SchedulerTask, candidates, others=()):
     """The candidates with memory for `ts` (see `admission`); else the `others` that have
     it; else all the candidates (memory slows work down, it never stalls it)."""
-    if not state._output_nbytes.get(ts.prefix):
+    if not expected_nbytes(state, ts):
         return candidates
     fitting = [ws for ws in candidates if admits(state, ws, ts)]
     if not fitting:

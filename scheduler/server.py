@@ -30,6 +30,7 @@ from pardata.comm import BatchedSend, Comm, CommError, listen, unbatch
 from pardata.comm import messages as m
 from pardata.comm.settings import batched_send_interval, handshake_timeout, limits_from_config
 
+from . import admission
 from . import events as e
 from .dashboard import Dashboard
 from .metrics import ClusterMetrics, upstream_progress
@@ -402,7 +403,7 @@ class SchedulerServer:
                 "nbytes": ws.nbytes if ws is not None else 0,
                 "processing": len(ws.processing) if ws is not None else 0,
                 "keys": len(ws.has_what) if ws is not None else 0,
-                "memory": _memory_info(ws, info.get("memory_limit", 0)),
+                "memory": _memory_info(ws, info.get("memory_limit", 0), state),
                 "restarts": list(self.restarts.get(info.get("name"), ())),
             }
         data = {
@@ -416,6 +417,7 @@ class SchedulerServer:
             "tasks": dict(state.task_states_counts()),
             "n_tasks": len(state.tasks),
             "stale_messages": state.stale_messages,
+            "memory_estimates": admission.estimates(state),
             "dashboard": self.dashboard.link,
         }
         return data, []
@@ -443,10 +445,12 @@ class SchedulerServer:
         return len(self.state.tasks), []
 
 
-def _memory_info(ws, limit: int) -> dict:
-    """A worker's memory as it last reported it (bytes); ``reason`` says why it is paused."""
+def _memory_info(ws, limit: int, state=None) -> dict:
+    """A worker's memory as it last reported it (bytes); ``reason`` says why it is paused;
+    ``admission_room`` is what admission still lets new tasks need (None: no limit)."""
     if ws is None:
         return {}
+    room = admission.room(state, ws) if state is not None else float("inf")
     return {
         "limit": limit,
         "managed": ws.managed_bytes,
@@ -455,6 +459,8 @@ def _memory_info(ws, limit: int) -> dict:
         "process": ws.process_bytes,
         "paused": ws.paused,
         "reason": ws.memory_reason,
+        "expected": ws.expected_nbytes,
+        "admission_room": int(room) if room != float("inf") else None,
     }
 
 

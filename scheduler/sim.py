@@ -2,7 +2,10 @@
 
 Fake workers obey the commands (`Execute`, `FreeKeys`, `CancelExecution`, `RequestSteal`,
 `CloseWorker`) on a simulated clock: each runs up to `nthreads` tasks at a time, best
-priority first, finishing after `duration(key)` simulated seconds. Inputs are "fetched"
+priority first, finishing after `duration(key)` simulated seconds. A running task holds
+`running_nbytes(key)` bytes until it finishes; a worker's memory (results plus running
+tasks) is reported with each heartbeat and its peak kept in `FakeWorker.peak_memory`.
+Inputs are "fetched"
 instantly when a task starts, and a fetch from a holder that lost the key produces
 `TaskMissingDependency`. No sockets, threads or real time: the same script always yields
 the same run. Meant for tests and for profiling the state machine; the full simulator
@@ -44,14 +47,24 @@ from .state import SchedulerState
 class FakeWorker:
     """A worker that runs tasks on the simulated clock and keeps results by key."""
 
-    def __init__(self, name: str, nthreads: int):
+    def __init__(self, name: str, nthreads: int, memory_limit: int = 0):
         self.name = name
         self.nthreads = nthreads
+        self.memory_limit = memory_limit
         self.alive = True
+        self.running_memory = 0  # bytes held by the tasks running now
+        self.peak_memory = 0  # the most ever held: results plus running tasks
         self.data: dict = {}  # key -> nbytes
         self.ready: list = []  # heap of (priority, seq, Execute)
         self.running: dict = {}  # (key, attempt) -> Execute
         self.dropped: set = set()  # (key, attempt) cancelled before starting
+
+    @property
+    def memory(self) -> int:
+        return sum(self.data.values()) + self.running_memory
+
+    def note_memory(self) -> None:
+        self.peak_memory = max(self.peak_memory, self.memory)
 
 
 class Simulator:
@@ -68,6 +81,7 @@ class Simulator:
         *,
         duration: Callable = lambda key: 0.01,
         nbytes: Callable = lambda key: 8,
+        running_nbytes: Callable = lambda key: 0,
         fails: Callable = lambda key, attempt: False,
         validate_every: int = 1,
         tick_interval: float | None = None,
@@ -75,6 +89,7 @@ class Simulator:
         self.state = state if state is not None else SchedulerState()
         self.duration = duration
         self.nbytes = nbytes
+        self.running_nbytes = running_nbytes
         self.fails = fails
         self.validate_every = validate_every
         self.tick_interval = tick_interval
@@ -103,9 +118,9 @@ class Simulator:
     def at(self, delay: float, action: Callable) -> None:
         heapq.heappush(self._heap, (self.time + delay, next(self._seq), action))
 
-    def join(self, name: str, nthreads: int = 1, resources=None) -> FakeWorker:
-        worker = self.workers[name] = FakeWorker(name, nthreads)
-        self.send(WorkerJoined(name, nthreads, 0, dict(resources or {}), self.time))
+    def join(self, name: str, nthreads: int = 1, resources=None, memory_limit: int = 0) -> FakeWorker:
+        worker = self.workers[name] = FakeWorker(name, nthreads, memory_limit)
+        self.send(WorkerJoined(name, nthreads, memory_limit, dict(resources or {}), self.time))
         return worker
 
     def kill(self, name: str, reason: str = "killed by the simulator") -> None:
@@ -120,7 +135,11 @@ class Simulator:
                     return
                 self.time = self._next_tick
                 self._next_tick += self.tick_interval
-                beats = [WorkerHeartbeat(w.name, self.time) for w in self.workers.values() if w.alive]
+                beats = [
+                    WorkerHeartbeat(w.name, self.time, sum(w.data.values()), w.memory)
+                    for w in self.workers.values()
+                    if w.alive
+                ]
                 self.send(*beats, Tick(self.time))
                 if until is not None and self.time >= until:
                     return
@@ -194,6 +213,8 @@ class Simulator:
                 self.at(0.0, lambda ex=ex, dep=dep, holder=holder, w=worker: self._report_missing(w, ex, dep, holder))
                 continue
             worker.running[token] = ex
+            worker.running_memory += self.running_nbytes(ex.key)
+            worker.note_memory()
             self.at(self.duration(ex.key), lambda w=worker, t=token: self._finish(w, t))
 
     def _missing_input(self, ex: Execute):
@@ -214,12 +235,15 @@ class Simulator:
         ex = worker.running.pop(token)
         worker.dropped.discard(token)
         key, attempt = token
+        running = self.running_nbytes(key)
+        worker.running_memory -= running
         duration = self.duration(key)
         if self.fails(key, attempt):
             self.send(TaskErred(worker.name, key, attempt, b"pickled-exception", "Traceback: boom", self.time))
         else:
             nbytes = self.nbytes(key)
             worker.data[key] = nbytes
+            worker.note_memory()
             self.executions[key] += 1
-            self.send(TaskFinished(worker.name, key, attempt, nbytes, duration, self.time))
+            self.send(TaskFinished(worker.name, key, attempt, nbytes, duration, self.time, running))
         self._start(worker)

@@ -32,16 +32,17 @@ Policy
     order, only into free slots (`ceil(worker_saturation * nthreads)` tasks per worker),
     so workers do not load far more input than they can reduce. With
     `worker_saturation=inf` root tasks are placed like any other task. A slot is filled
-    only if the task's expected output fits in the worker's free memory (`admission`:
-    output sizes are learned per task prefix); paused workers get nothing.
+    only if the memory the task needs (its output, or more while it runs) fits in the
+    worker's free memory (`admission`: both sizes are learned per task prefix, and the
+    first task of an unknown prefix runs alone on a worker); paused workers get nothing.
 
     *Short root tasks.* Those slots keep a thread busy only while a task outlasts the
     round trip that refills them. A root task whose prefix is known (learned from
-    finished tasks) to take `d < root_pipeline` seconds with outputs of `b` bytes gets
-    `nthreads * min(root_pipeline / d, root_pipeline_nbytes / b)` slots instead (at
-    most `ROOT_PIPELINE_MAX` per thread), so a worker holds about `root_pipeline`
-    seconds of such work and its batches of results and assignments grow with the
-    rate. Large outputs keep the plain slots: the memory protection stays.
+    finished tasks) to take `d < root_pipeline` seconds and need `b` bytes (output or
+    running memory) gets `nthreads * min(root_pipeline / d, root_pipeline_nbytes / b)`
+    slots instead (at most `ROOT_PIPELINE_MAX` per thread), so a worker holds about
+    `root_pipeline` seconds of such work and its batches of results and assignments grow
+    with the rate. Tasks needing much memory keep the plain slots: the protection stays.
 
     *Restarted workers.* A worker restarted by its nanny lists the results it found
     spilled on its disk when it joins; those still needed become `memory` there instead
@@ -169,6 +170,7 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin, ShuffleRun
         self._counts = dict.fromkeys(ALL_STATES, 0)
         self._durations: dict = {}  # task prefix -> estimated seconds
         self._output_nbytes: dict = {}  # task prefix -> estimated output bytes
+        self._running_nbytes: dict = {}  # task prefix -> estimated memory used while running
         self._running: dict = {}  # workers not paused, {ws: None}
         self._idle: dict = {}  # running workers with a free thread
         self._saturated: dict = {}  # workers holding more tasks than threads
@@ -360,6 +362,8 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin, ShuffleRun
             self._stale(ev, None, f"heartbeat from unknown worker {ev.worker!r}")
             return
         ws.last_seen = max(ws.last_seen, ev.now)
+        if max(ev.process_bytes, ev.managed_bytes) < max(ws.process_bytes, ws.managed_bytes):
+            self._freed[ws] = None  # more room: a queued task may fit now (`admission`)
         ws.managed_bytes = ev.managed_bytes
         ws.process_bytes = ev.process_bytes
         ws.spilled_bytes = ev.spilled_bytes
@@ -468,9 +472,9 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin, ShuffleRun
         ws.processing[ts] = duration
         ws.occupancy += duration
         ts.processing_on = ws
-        expected = self._output_nbytes.get(ts.prefix)
+        expected = admission.expected_nbytes(self, ts)
         if expected:
-            ts.expected_nbytes = expected = int(expected)
+            ts.expected_nbytes = expected
             ws.expected_nbytes += expected
         self._attempts += 1
         ts.attempt = self._attempts
@@ -570,7 +574,7 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin, ShuffleRun
     def _root_slots(self, ws: SchedulerWorker, ts: SchedulerTask) -> float:
         """How many tasks `ws` may hold before queued root task `ts` waits for a slot."""
         duration = self._durations.get(ts.prefix)
-        nbytes = self._output_nbytes.get(ts.prefix)
+        nbytes = admission.expected_nbytes(self, ts) if ts.prefix in self._output_nbytes else None
         if duration is None or nbytes is None or duration >= self.root_pipeline:
             return ws.slots  # unknown or long: the plain slots
         per_thread = self.root_pipeline / duration if duration > 0 else ROOT_PIPELINE_MAX
@@ -614,7 +618,8 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin, ShuffleRun
             if ws is not None and (known is None or (ws not in known.who_has and known.processing_on is not ws)):
                 self._free(ws, ev.key)
             return
-        self._transition(ts, MEMORY, worker=ws, nbytes=ev.nbytes, duration=ev.duration)
+        self._transition(ts, MEMORY, worker=ws, nbytes=ev.nbytes, duration=ev.duration,
+                         running_nbytes=ev.running_nbytes)
 
     def _on_task_erred(self, ev: TaskErred) -> None:
         ws = self._seen(ev.worker, ev.now)

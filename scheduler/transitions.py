@@ -204,10 +204,12 @@ class TransitionsMixin:
         self._set_state(ts, WAITING)
         self._count_waiting(ts)
 
-    def _t_processing_memory(self, ts: SchedulerTask, worker, nbytes: int, duration: float) -> None:
+    def _t_processing_memory(
+        self, ts: SchedulerTask, worker, nbytes: int, duration: float, running_nbytes: int = -1
+    ) -> None:
         self._unassign(ts, cancel=False)
         self._learn_duration(ts.prefix, duration)
-        learn_nbytes(self, ts.prefix, nbytes)
+        learn_nbytes(self, ts.prefix, nbytes, running_nbytes)
         ts.nbytes = nbytes
         ts.who_has[worker] = None
         worker.has_what[ts] = None

@@ -18,6 +18,7 @@ from typing import Callable, Mapping
 
 from pardata._units import format_bytes
 
+from .admission import blocked_by_memory
 from .records import ERRED, MEMORY, NO_WORKER, PROCESSING, QUEUED, RELEASED, WAITING
 
 __all__ = ["explain", "worker_memory"]
@@ -130,7 +131,22 @@ class _Explainer:
             f"{name} is a root task queued at the scheduler until a worker has a free slot "
             f"({queued} queued, {free} free slot(s) on {len(running)} running worker(s))",
         )
+        self.memory_blocked(ts, running, depth + 1)
         self.all_workers_blocked(depth + 1)
+
+    def memory_blocked(self, ts, running, depth: int) -> None:
+        """Workers with a free slot that the task's memory need keeps it out of."""
+        state = self.state
+        blocked = []
+        for ws in running:
+            if len(ws.processing) < state._root_slots(ws, ts):
+                clause = blocked_by_memory(state, ws, ts)
+                if clause:
+                    blocked.append(clause)
+        for clause in blocked[:INPUTS_SHOWN]:
+            self.say(depth, f"waiting for memory: {clause}")
+        if len(blocked) > INPUTS_SHOWN:
+            self.say(depth, f"... and {len(blocked) - INPUTS_SHOWN} more worker(s) without the memory for it")
 
     def no_worker(self, ts, depth: int, name: str) -> None:
         reason = self.state._no_worker_reason(ts)

@@ -21,7 +21,8 @@ def worker_event(worker: str, msg, now: float):
     """The event a worker's message stands for, or None if it is not one."""
     t = type(msg)
     if t is m.TaskDone:
-        return e.TaskFinished(worker, msg.key, msg.attempt, msg.nbytes, max(msg.stop - msg.start, 0.0), now)
+        return e.TaskFinished(worker, msg.key, msg.attempt, msg.nbytes, max(msg.stop - msg.start, 0.0), now,
+                              msg.running_nbytes)
     if t is m.TaskFailed:
         return e.TaskErred(worker, msg.key, msg.attempt, msg.exception, msg.traceback, now)
     if t is m.WorkerStatus:

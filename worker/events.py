@@ -84,7 +84,10 @@ class CancelRequested(WorkerEvent):
 
 @dataclass(frozen=True, slots=True)
 class TaskCompleted(WorkerEvent):
-    """A run finished; the server already stored its value under ``key``."""
+    """A run finished; the server already stored its value under ``key``.
+
+    ``running_nbytes``: how far the process's RSS rose during the run (-1: unmeasured).
+    """
 
     key: Key
     attempt: int
@@ -92,6 +95,7 @@ class TaskCompleted(WorkerEvent):
     type_name: str
     start: float
     stop: float
+    running_nbytes: int = -1
 
     def keys_mentioned(self) -> tuple[Key, ...]:
         return (self.key,)

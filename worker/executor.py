@@ -5,6 +5,10 @@ executor thread (never on the event loop) and called with its dependencies' valu
 Outcomes are queued and the event loop is woken once per burst, not once per task, so
 thousands of tiny tasks cost a few loop wake-ups.
 
+Each run's memory is measured (``worker.memory.running``): how far the process's RSS
+rose above its level at the start, at the run's peak. It travels with the result as
+``running_nbytes`` so the scheduler learns what a kind of task needs while it runs.
+
 Every result is checked to be serializable before it counts as finished: a result that
 could never leave this worker (a lock, a socket, a generator) would otherwise fail
 later, far from its cause, every time something needed it. Such a result, like an
@@ -23,6 +27,8 @@ from typing import Any, Callable, Hashable
 
 from pardata.serialize import SerializationError, Serialized, deserialize, dumps, loads, serialize
 from pardata.sizeof import sizeof
+
+from .memory.running import METER
 
 __all__ = ["TaskRunner", "Finished", "Failed", "pack_exception"]
 
@@ -44,6 +50,7 @@ class Finished:
     start: float
     stop: float
     serialized: Serialized | None
+    running_nbytes: int = -1  # RSS rise during the run (peak - start); -1: not measured
 
 
 @dataclass(slots=True)
@@ -119,13 +126,17 @@ class TaskRunner:
 
     def _run(self, key: Key, attempt: int, payload: Any, inputs: dict) -> None:
         start = time.time()
+        run = METER.begin()
         try:
             node = deserialize(payload) if isinstance(payload, Serialized) else payload
             value = node(inputs)
+            running = METER.end(run)
             pickled = check_result(key, value)
             nbytes = sizeof(value)
-            outcome: Any = Finished(key, attempt, value, nbytes, _type_name(value), start, time.time(), pickled)
+            outcome: Any = Finished(key, attempt, value, nbytes, _type_name(value), start, time.time(), pickled,
+                                    running)
         except BaseException as exc:  # noqa: BLE001 - reported to the scheduler
+            METER.end(run)
             tb = "".join(traceback.format_exception(exc))
             outcome = Failed(key, attempt, pack_exception(exc, key), tb, start, time.time())
         finally:

@@ -73,7 +73,8 @@ class ReleaseData(WorkerInstruction):
 
 @dataclass(frozen=True, slots=True)
 class SendTaskFinished(WorkerInstruction):
-    """Tell the scheduler ``attempt`` of ``key`` is in memory here."""
+    """Tell the scheduler ``attempt`` of ``key`` is in memory here (``running_nbytes``:
+    the RSS rise its run caused, -1 if it was not run here or not measured)."""
 
     key: Key
     attempt: int
@@ -81,6 +82,7 @@ class SendTaskFinished(WorkerInstruction):
     type_name: str
     start: float
     stop: float
+    running_nbytes: int = -1
 
     def keys_mentioned(self) -> tuple[Key, ...]:
         return (self.key,)

@@ -393,7 +393,8 @@ class WorkerServer:
             elif t is ins.SendTaskFinished:
                 i = instruction
                 self._to_scheduler(m.TaskDone(key=i.key, attempt=i.attempt, nbytes=i.nbytes,
-                                              type_name=i.type_name, start=i.start, stop=i.stop))
+                                              type_name=i.type_name, start=i.start, stop=i.stop,
+                                              running_nbytes=i.running_nbytes))
             elif t is ins.ReleaseData:
                 for key in instruction.keys:
                     self.store.pop(key)
@@ -453,7 +454,8 @@ class WorkerServer:
                 events.append(ev.TaskRaised(o.key, o.attempt, o.exception, o.traceback, o.start, o.stop))
             else:
                 self.store.put(o.key, o.value, o.nbytes, o.serialized)
-                events.append(ev.TaskCompleted(o.key, o.attempt, o.nbytes, o.type_name, o.start, o.stop))
+                events.append(ev.TaskCompleted(o.key, o.attempt, o.nbytes, o.type_name, o.start, o.stop,
+                                               o.running_nbytes))
         if self.monitor is not None:
             self.monitor.spill_soon()
         self.handle(*events)

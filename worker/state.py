@@ -331,11 +331,12 @@ class WorkerState:
         ts = self._end_run(ev.key, ev.attempt, stored=True)
         if ts is None:
             return
-        ts.nbytes, ts.type_name, ts.start, ts.stop = (
+        ts.nbytes, ts.type_name, ts.start, ts.stop, ts.running_nbytes = (
             ev.nbytes,
             ev.type_name,
             ev.start,
             ev.stop,
+            ev.running_nbytes,
         )
         self._recommend(ts, "memory")
 

@@ -61,6 +61,7 @@ class WorkerTask:
         "type_name",
         "start",
         "stop",
+        "running_nbytes",
         "exception",
         "traceback",
         "announced",
@@ -96,6 +97,7 @@ class WorkerTask:
         self.type_name = ""
         self.start = 0.0
         self.stop = 0.0
+        self.running_nbytes = -1  # RSS rise during its run here (-1: not run/measured)
         self.exception: bytes | None = None
         self.traceback = ""
         #: The scheduler believes this worker holds the value.

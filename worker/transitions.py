@@ -99,7 +99,7 @@ def executing_to_memory(ws: WorkerState, ts: WorkerTask) -> None:
     for dep in ts.dependencies:
         ws._maybe_unneeded[dep] = None
     ws._emit(
-        SendTaskFinished(ts.key, ts.attempt, ts.nbytes, ts.type_name, ts.start, ts.stop)
+        SendTaskFinished(ts.key, ts.attempt, ts.nbytes, ts.type_name, ts.start, ts.stop, ts.running_nbytes)
     )
 
 

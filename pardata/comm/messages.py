@@ -260,6 +260,9 @@ class TaskDone(Message):
     """Worker -> scheduler: ``attempt`` of ``key`` is in memory here.
 
     ``start``/``stop`` are wall-clock times of the run, for the task stream.
+    ``running_nbytes`` is how far the worker process's RSS rose above its level at the
+    run's start, at the run's peak (the memory the task needed while running; -1 when
+    not measured), for memory-aware admission.
     """
 
     key: Key
@@ -268,6 +271,7 @@ class TaskDone(Message):
     type_name: str = ""
     start: float = 0.0
     stop: float = 0.0
+    running_nbytes: int = -1
 
 
 @message("task-failed")

@@ -672,7 +672,8 @@ class Simulation:
             if kind is wi.SendTaskFinished:
                 duration = max(ins.stop - ins.start, 0.0)
                 event = se.TaskFinished(
-                    worker=name, key=ins.key, attempt=ins.attempt, nbytes=ins.nbytes, duration=duration, now=arrival
+                    worker=name, key=ins.key, attempt=ins.attempt, nbytes=ins.nbytes, duration=duration, now=arrival,
+                    running_nbytes=ins.running_nbytes,
                 )
             elif kind is wi.SendAddKeys:
                 nbytes = {key: sw.store.get(key, 0) for key in ins.keys}

@@ -12,6 +12,7 @@ from scheduler.events import (
     WorkerJoined,
     WorkerLeft,
 )
+from scheduler.why import explain
 
 LIMIT = 1000
 
@@ -57,17 +58,35 @@ def test_a_worker_with_nothing_processing_always_gets_a_task(harness):
     assert [e.key for e in h.of(Execute, out)] == ["big-0"]
 
 
-def test_without_a_limit_or_a_known_size_admission_changes_nothing(harness):
+def test_without_a_limit_admission_changes_nothing_and_an_unknown_prefix_is_probed(harness):
     h = harness(worker_saturation=1.0)
     h(WorkerJoined("nolimit", 3, 0), WorkerJoined("limited", 3, LIMIT))
     admission.learn_nbytes(h.state, "known", 10**6)
-    h(WorkerHeartbeat("limited", 1.0, managed_bytes=700, process_bytes=790))
-    out = h(GraphSubmitted("c", roots(12, "fresh"), list(roots(12, "fresh"))))  # size unknown
-    placed = [e.worker for e in h.of(Execute, out)]
-    assert placed.count("nolimit") == 3 and placed.count("limited") == 3
-    h.run_all(out)
+    h(WorkerHeartbeat("limited", 1.0, managed_bytes=200, process_bytes=300))
+    first = h(GraphSubmitted("c", roots(12, "fresh"), list(roots(12, "fresh"))))  # size unknown
+    placed = [e.worker for e in h.of(Execute, first)]
+    # no limit: all slots; limited: one task first, to learn what a "fresh" task needs
+    assert placed.count("nolimit") == 3 and placed.count("limited") == 1
+    probe = next(e for e in h.of(Execute, first) if e.worker == "limited")
+    assert "runs one of them first" in admission.blocked_by_memory(
+        h.state, h.state.workers["limited"], h.state.tasks["fresh-11"]
+    )
+    # it teaches a small size: the limited worker's other slots fill at once
+    out = h(TaskFinished("limited", probe.key, probe.attempt, 10, 0.1, running_nbytes=5))
+    assert [e.worker for e in h.of(Execute, out)] == ["limited"] * 3
+    h.run_all([e for e in first if e is not probe] + out)
+    assert h.state.task_states_counts()["memory"] == 12
     out = h(GraphSubmitted("c", roots(6, "known"), list(roots(6, "known"))))
     assert [e.worker for e in h.of(Execute, out)].count("nolimit") == 3
+
+
+def test_infinite_memory_admission_turns_admission_off(harness):
+    h = harness(worker_saturation=1.0, memory_admission=float("inf"))
+    h(WorkerJoined("a", 3, LIMIT))
+    learn_size(h, "a", 700)
+    h(WorkerHeartbeat("a", 1.0, managed_bytes=700, process_bytes=900))
+    out = h(GraphSubmitted("c", roots(6) | roots(6, "fresh"), list(roots(6) | roots(6, "fresh"))))
+    assert len(h.of(Execute, out)) == 3
 
 
 def test_placement_prefers_a_worker_with_room_for_the_output(harness):
@@ -155,3 +174,92 @@ def test_recovered_results_nobody_needs_are_freed_and_copies_become_replicas(h):
     assert set(h.state.who_has(["x"])["x"]) == {ex.worker, "c"}
     h(WorkerLeft(ex.worker, "connection lost"))
     assert h.state.task_state("x") == "memory"  # the recovered copy is enough
+
+
+# --- memory a task needs while it runs ---------------------------------------------------
+
+MiB = 2**20
+GiB = 2**30
+
+
+def test_running_memory_is_learned_per_prefix_and_admission_uses_the_larger_size(harness):
+    h = harness(worker_saturation=1.0)
+    h(WorkerJoined("a", 4, GiB))
+    (ex,) = h.of(Execute, h(GraphSubmitted("c", roots(1, "temp", start=99), ["temp-99"])))
+    # a small output, a large temporary while it ran
+    h(TaskFinished("a", ex.key, ex.attempt, 1000, 0.5, running_nbytes=600 * MiB))
+    assert admission.estimates(h.state)["temp"] == {"output": 1000, "running": 600 * MiB}
+    h(WorkerHeartbeat("a", 1.0, managed_bytes=1000, process_bytes=100 * MiB))
+    out = h(GraphSubmitted("c", roots(4, "temp"), list(roots(4, "temp"))))
+    # 4 free slots and ~719 MiB of room: one task that needs 600 MiB while running
+    assert [e.key for e in h.of(Execute, out)] == ["temp-0"]
+    assert h.state.workers["a"].expected_nbytes == 600 * MiB
+    ws, waiting = h.state.workers["a"], h.state.tasks["temp-1"]
+    assert admission.blocked_by_memory(h.state, ws, waiting) == (
+        "needs ~600 MiB while running, worker 'a' has 119 MiB free"
+    )
+    lines = [text for _, text in explain(h.state, "temp-1")]
+    assert lines[0].startswith("'temp-1' is a root task queued at the scheduler")
+    assert lines[1] == "waiting for memory: needs ~600 MiB while running, worker 'a' has 119 MiB free"
+    # outputs of other prefixes still fit beside it
+    admission.learn_nbytes(h.state, "small", 50 * MiB, 10 * MiB)
+    out = h(GraphSubmitted("c", roots(1, "small"), ["small-0"]))
+    assert h.of(Execute, out) == []  # queued behind temp-1 (priority order), which waits
+    assert admission.admits(h.state, ws, h.state.tasks["small-0"])
+
+
+def test_a_task_needing_more_than_any_limit_runs_alone_and_everything_finishes(harness):
+    h = harness(worker_saturation=2.0)
+    h(WorkerJoined("a", 2, GiB), WorkerJoined("b", 2, GiB))
+    admission.learn_nbytes(h.state, "huge", 8, 3 * GiB)
+    out = h(GraphSubmitted("c", roots(6, "huge"), list(roots(6, "huge"))))
+    done = 0
+    while True:
+        running = h.of(Execute, out)
+        if not running:
+            break
+        for ws in h.state.workers.values():
+            assert len(ws.processing) <= 1  # alone on its worker, never stuck
+        out = []
+        for ex in running:
+            out += h(TaskFinished(ex.worker, ex.key, ex.attempt, 8, 1.0, running_nbytes=3 * GiB))
+            done += 1
+    assert done == 6 and h.state.task_states_counts()["memory"] == 6
+
+
+def test_an_overestimate_from_concurrent_runs_comes_back_down():
+    from scheduler.state import SchedulerState
+
+    s = SchedulerState()
+    # two runs at once are each charged both temporaries, then runs alone measure one
+    for measured in (800, 800, 400, 400, 400, 400):
+        admission.learn_nbytes(s, "t", 8, measured * MiB)
+    expected = 400 * MiB + 400 * MiB / 2**4  # a running average: each alone run halves the excess
+    assert s._running_nbytes["t"] == expected
+    admission.learn_nbytes(s, "t", 8, -1)  # not measured: the running estimate stays
+    assert s._running_nbytes["t"] == expected
+
+
+def _simulate(memory_admission: float):
+    from scheduler.sim import Simulator
+    from scheduler.state import SchedulerState
+
+    state = SchedulerState(memory_admission=memory_admission, worker_saturation=1.1)
+    sim = Simulator(
+        state,
+        duration=lambda key: 1.0,
+        nbytes=lambda key: 1 * MiB,
+        running_nbytes=lambda key: 400 * MiB,
+        tick_interval=0.25,
+    )
+    workers = [sim.join(f"w{i}", nthreads=4, memory_limit=GiB) for i in range(3)]
+    tasks = roots(24, "temp")
+    sim.send(GraphSubmitted("c", tasks, list(tasks)))
+    sim.run()
+    assert all(sim.executions[k] == 1 for k in tasks)
+    return max(w.peak_memory for w in workers)
+
+
+def test_simulated_workers_stay_under_their_limit_only_with_admission():
+    assert _simulate(float("inf")) > GiB  # four 400 MiB temporaries at once on 1 GiB
+    assert _simulate(0.8) <= 0.8 * GiB

@@ -31,6 +31,7 @@ from pardata._system import cgroup_memory_limit, system_memory
 from pardata._units import parse_bytes
 
 from .policy import MemoryDecision, MemoryPolicy, MemorySample, MemoryThresholds, format_size
+from .running import METER
 from .spill import SpillBuffer
 
 __all__ = [
@@ -156,6 +157,8 @@ class MemoryMonitor:
     def check(self) -> MemoryDecision:
         """Sample, decide, and apply pause/terminate (not the spilling: see ``tick``)."""
         sample = self._last = self.sample()
+        if not METER.exact_peaks:  # the kernel keeps no resettable peak: ours are samples
+            METER.observe(sample.process)
         decision = self.policy.decide(sample)
         previous, self.decision = self.decision, decision
         if decision.paused != self.paused:
