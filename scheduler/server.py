@@ -417,6 +417,7 @@ class SchedulerServer:
             "tasks": dict(state.task_states_counts()),
             "n_tasks": len(state.tasks),
             "stale_messages": state.stale_messages,
+            "shuffle_restarts": state.shuffle_restarts,
             "memory_estimates": admission.estimates(state),
             "dashboard": self.dashboard.link,
         }

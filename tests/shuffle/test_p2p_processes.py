@@ -1,0 +1,68 @@
+"""The peer-to-peer shuffle between worker processes, and a worker killed mid-shuffle."""
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import pardata.bag as pdb
+import pardata.dataframe as pdd
+from pardata.testing.dataframe import assert_eq
+
+distributed = pytest.importorskip("pardata.distributed")
+
+pytestmark = [pytest.mark.processes, pytest.mark.timeout(180)]
+
+
+def frame(n=20000, seed=0):
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame({"k": rng.integers(0, 2000, n), "v": rng.random(n), "i": np.arange(n)})
+
+
+def slow_identity(df, delay):
+    time.sleep(delay)
+    return df
+
+
+def shuffle_files(pardata_worker):
+    root = os.path.join(pardata_worker.local_directory, "shuffle")
+    return sum(len(fs) for _, _, fs in os.walk(root))
+
+
+def test_set_index_and_bag_groupby_between_processes():
+    p = frame()
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=2, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        d = pdd.from_pandas(p, npartitions=12)
+        assert_eq(d.set_index("k"), p.set_index("k").sort_index(kind="stable"), scheduler=client)
+        merged = d.merge(d[["i", "v"]].rename(columns={"v": "w"}), on="i", broadcast=False, npartitions=10)
+        assert_eq(merged, p.merge(p[["i", "v"]].rename(columns={"v": "w"}), on="i"), check_index=False,
+                  scheduler=client)
+        b = pdb.from_sequence(range(3000), npartitions=10).groupby(lambda x: x % 17, npartitions=9)
+        assert {k: sorted(v) for k, v in b.compute()} == {k: list(range(k, 3000, 17)) for k in range(17)}
+
+
+def test_a_worker_killed_mid_shuffle_costs_a_rerun_not_the_job():
+    p = frame(40000, seed=5)
+    with distributed.LocalCluster(n_workers=3, threads_per_worker=1, dashboard_address=None) as cluster, \
+            distributed.Client(cluster) as client:
+        d = pdd.from_pandas(p, npartitions=24).map_partitions(slow_identity, 0.15, meta=p.iloc[:0])
+        result = d.set_index("k")
+        future = client.compute(result)
+        deadline = time.monotonic() + 60
+        while sum(client.run(shuffle_files).values()) == 0:  # shards are on disk: mid-shuffle
+            assert time.monotonic() < deadline, "the shuffle never started"
+            time.sleep(0.05)
+        pids = client.run(os.getpid)
+        victim = sorted(pids)[-1]
+        os.kill(pids[victim], signal.SIGKILL)
+        out = future.result(timeout=120)
+        expected = p.set_index("k").sort_index(kind="stable")
+        pd.testing.assert_frame_equal(out.sort_values(["v"]).sort_index(kind="stable"),
+                                      expected.sort_values(["v"]).sort_index(kind="stable"))
+        assert len(out) == len(p)
+        assert client.scheduler_info()["shuffle_restarts"] >= 1  # it was mid-shuffle indeed
