@@ -173,6 +173,9 @@ class WorkerState:
         #: Completions (or errors) of a non-current attempt, dropped unreported.
         self.stale_completions = 0
         self.log: deque[WorkerLogEntry] = deque(maxlen=log_length)
+        self._logging = log_length > 0
+        if not self._logging:  # no log (a simulation of many workers): not even its entries
+            self._log = _skip_log  # type: ignore[method-assign]
         self.stimulus = 0
 
         # Priority queues (see _push_ready): ready tasks, and keys to fetch
@@ -223,14 +226,15 @@ class WorkerState:
             if handler is None:
                 raise TypeError(f"not a worker event: {event!r}")
             self.stimulus += 1
-            self._log(type(event).__name__, event.keys_mentioned(), _summary(event))
+            if self._logging:
+                self._log(type(event).__name__, event.keys_mentioned(), _summary(event))
             handler(event)
             self._settle()
             self._ensure_computing()
             self._ensure_communicating()
             self._settle()
             self._flush_releases()
-            for instruction in self._out:
+            for instruction in self._out if self._logging else ():
                 self._log(
                     type(instruction).__name__,
                     instruction.keys_mentioned(),
@@ -757,6 +761,10 @@ class WorkerState:
 
     def _log(self, kind: str, keys: tuple, detail: tuple) -> None:
         self.log.append(_new_entry(WorkerLogEntry, (self.stimulus, kind, keys, detail)))
+
+
+def _skip_log(kind: str, keys: tuple, detail: tuple) -> None:
+    """``WorkerState._log`` of a state without a log (``log_length=0``)."""
 
 
 def task_kind(key: Key) -> str:

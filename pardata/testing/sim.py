@@ -549,7 +549,9 @@ class Simulation:
             # restarting a hung worker does); the scheduler drops the old one on join.
             self._record("replace", name)
             self._end(old)
-        options = {"validate": self.validate, **self.worker_options}
+        # Without a recorded log the workers keep none either: building log entries was a
+        # sixth of a thousand-worker run.
+        options = {"validate": self.validate, **({} if self.record_log else {"log_length": 0}), **self.worker_options}
         sw = SimWorker(name, nthreads, self._m.WorkerState(name, nthreads, **options))
         sw.to_scheduler_at = sw.from_scheduler_at = self.now
         self.workers[name] = sw

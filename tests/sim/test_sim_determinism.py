@@ -12,7 +12,7 @@ from pardata.testing.sim import Simulation
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 
-def scenario(seed: int, validate: bool = True):
+def scenario(seed: int, validate: bool = True, record_log: bool = True, keep=None):
     """Kills (one silent), a late joiner, jittered durations and latencies."""
     sim = Simulation(
         5,
@@ -22,6 +22,7 @@ def scenario(seed: int, validate: bool = True):
         latency=0.005,
         bandwidth=50e6,
         validate=validate,
+        record_log=record_log,
         scheduler_options={"heartbeat_timeout": 2.0},
     )
     graph = {}
@@ -35,6 +36,8 @@ def scenario(seed: int, validate: bool = True):
     sim.kill("w1", at=1.0)
     sim.kill("w3", at=2.0, silent=True)
     sim.add_worker("w5", at=1.5)
+    if keep is not None:
+        keep.append(sim)
     return sim.run()
 
 
@@ -89,3 +92,15 @@ def test_ties_are_broken_in_scheduling_order():
     first = run()
     assert first.completed
     assert [run().log for _ in range(3)] == [first.log] * 3
+
+
+def test_running_without_logs_changes_nothing_but_the_logs():
+    sims = []
+    logged, unlogged = scenario(seed=5, validate=False, keep=sims), scenario(seed=5, validate=False, record_log=False,
+                                                                          keep=sims)
+    assert logged.log and not unlogged.log
+    assert all(sw.state.log for sw in sims[0].workers.values() if sw.state.stimulus)
+    assert not any(sw.state.log for sw in sims[1].workers.values())  # the workers keep none either
+    assert (logged.ran_on, logged.runs, logged.completion_time, logged.bytes_transferred) == (
+        unlogged.ran_on, unlogged.runs, unlogged.completion_time, unlogged.bytes_transferred)
+    assert logged.completed and logged.recomputations > 0
