@@ -299,6 +299,12 @@ class NetLab:
         except KeyError:
             raise KeyError(f"no host {name!r} in this lab (hosts: {sorted(self.hosts)})") from None
 
+    def _live(self, name: str) -> LabHost:
+        """``host(name)`` of a lab that is running (started, not yet closed)."""
+        if not self._made:
+            raise NetLabError("the lab is not running: use it in a 'with' block or call start() first")
+        return self.host(name)
+
     def address(self, name: str) -> str:
         """The host's lab address, e.g. ``10.200.0.2``."""
         return self.host(name).address
@@ -306,7 +312,7 @@ class NetLab:
     def exec(self, host: str, argv: Sequence[str], *, timeout: float = 20.0,
              check: bool = True) -> subprocess.CompletedProcess:
         """Run ``argv`` inside ``host`` and wait for it (bounded by ``timeout``)."""
-        netns = self.host(host).netns
+        netns = self._live(host).netns
         return _run(["ip", "netns", "exec", netns, _tool(argv[0]), *argv[1:]], timeout=timeout, check=check)
 
     def _environment(self, extra: Mapping[str, str] | None) -> dict:
@@ -320,7 +326,7 @@ class NetLab:
     def spawn(self, host: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
               label: str = "proc") -> LabProcess:
         """Start ``argv`` inside ``host`` in a process group of its own; output to a log file."""
-        h = self.host(host)
+        h = self._live(host)
         log_path = os.path.join(self.directory, f"{label}-{len(self.processes)}.log")
         with open(log_path, "wb") as log:
             popen = subprocess.Popen(
@@ -359,7 +365,7 @@ class NetLab:
     def start_scheduler(self, host: str, *, port: int = 8786, env: Mapping[str, str] | None = None,
                         timeout: float = 60.0) -> LabProcess:
         """``python -m scheduler`` listening on the host's address; waits until it listens."""
-        h = self.host(host)
+        h = self._live(host)
         info = os.path.join(self.directory, f"scheduler-{len(self.processes)}.json")
         argv = [self.python, "-m", "scheduler", "--host", h.address, "--port", str(port), "--no-dashboard",
                 "--scheduler-file", info, *self._auth_args()]
@@ -379,7 +385,7 @@ class NetLab:
                      args: Sequence[str] = (), env: Mapping[str, str] | None = None) -> LabProcess:
         """``python -m worker`` (with its nanny) on ``host``. Returns at once: a script
         waits for the workers it needs (``wait_for_workers``)."""
-        h = self.host(host)
+        h = self._live(host)
         argv = [self.python, "-m", "worker", scheduler_address, "--host", h.address, "--nthreads", str(nthreads),
                 "--name", name or host, "--local-directory", os.path.join(self.directory, f"space-{host}"),
                 *self._auth_args(), *args]
@@ -418,7 +424,7 @@ class NetLab:
         nft = _tool("nft")
         if not os.path.isabs(nft):
             raise NetLabError("nft is not installed (apt-get install -y nftables; 'make test' does it)")
-        argv = [_tool("ip"), "netns", "exec", self.host(host).netns, nft, "-f", "-"]
+        argv = [_tool("ip"), "netns", "exec", self._live(host).netns, nft, "-f", "-"]
         proc = subprocess.run(argv, input=script, capture_output=True, text=True, timeout=20)
         if proc.returncode != 0:
             raise NetLabError(f"nft on {host} failed: {proc.stderr.strip()}\nscript:\n{script}")
@@ -454,13 +460,13 @@ class NetLab:
     def cap_bandwidth(self, host: str, rate: str = "8mbit", burst: str = "32kbit", latency: str = "400ms") -> None:
         """Cap ``host``'s link at ``rate`` both ways (token bucket on both veth ends)."""
         spec = ["tbf", "rate", rate, "burst", burst, "latency", latency]
-        h = self.host(host)
+        h = self._live(host)
         _run(["ip", "netns", "exec", h.netns, _tool("tc"), "qdisc", "replace", "dev", "eth0", "root", *spec])
         _run(["ip", "netns", "exec", self.bridge_netns, _tool("tc"), "qdisc", "replace", "dev", h.port_name, "root",
               *spec])
 
     def uncap_bandwidth(self, host: str) -> None:
-        h = self.host(host)
+        h = self._live(host)
         _run(["ip", "netns", "exec", h.netns, _tool("tc"), "qdisc", "del", "dev", "eth0", "root"], check=False)
         _run(["ip", "netns", "exec", self.bridge_netns, _tool("tc"), "qdisc", "del", "dev", h.port_name, "root"],
              check=False)
