@@ -11,7 +11,9 @@ run, *warm* the best later one), then closed. The configurations are the rows:
 ``inf``       both with ``distributed.scheduler.worker-saturation: inf`` (queuing off)
 
 Targets (tasks per second): at least 10x Dask's with its defaults, at least 3x Dask's
-without queuing; ``Client()`` ready no slower than Dask's.
+without queuing; ``Client()`` ready no slower than Dask's. Before ``client_startup``
+pardata's packages are compiled to bytecode, as an installed package's are (set
+``PARDATA_BENCH_NO_BYTECODE=1`` to skip that and time start-up from source).
 """
 from __future__ import annotations
 
@@ -202,8 +204,26 @@ def _client_class(lib):
     return Client
 
 
+def _compile_bytecode() -> None:
+    """Compile pardata's packages to bytecode (untimed), as installing a package does.
+
+    Dask's modules load from bytecode compiled into site-packages at install time; an
+    editable checkout run with ``PYTHONDONTWRITEBYTECODE=1`` never gets any, so every
+    scheduler and worker process would compile about a megabyte of source first (about
+    0.1 s of CPU each) and the comparison would measure that instead of start-up.
+    """
+    import compileall
+    import pathlib
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    for package in ("pardata", "scheduler", "worker"):
+        compileall.compile_dir(root / package, quiet=2)
+
+
 def _startup(lib, size):
     Client = _client_class(lib)
+    if lib.name == "pardata" and not os.environ.get("PARDATA_BENCH_NO_BYTECODE"):
+        _compile_bytecode()
     return lambda scheduler: Client()
 
 
