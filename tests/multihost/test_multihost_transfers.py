@@ -1,6 +1,7 @@
-"""Scheduler and workers on three hosts, started with the command-line programs: a
-computation whose blocks live on both workers moves data between the hosts, directly
-from worker to worker, and the result is exact."""
+"""Scheduler and workers on three hosts, started with the command-line programs (with
+the cluster secret): a computation whose blocks live on both workers moves data between
+the hosts, directly from worker to worker, and the result is exact; a process on
+another host without the secret is refused."""
 
 import numpy as np
 import pytest
@@ -36,6 +37,18 @@ emit({
 })
 """
 
+STRANGER = r"""
+import sys
+from pardata.distributed import Client
+from pardata.testing.netlab import emit
+
+try:
+    Client(sys.argv[1], timeout=20).close()
+    emit({"connected": True})
+except Exception as exc:
+    emit({"connected": False, "error": f"{type(exc).__name__}: {exc}"})
+"""
+
 
 def test_cross_host_worker_to_worker_transfers(make_lab):
     lab = make_lab()
@@ -56,3 +69,8 @@ def test_cross_host_worker_to_worker_transfers(make_lab):
     # products needed blocks held by the other worker.
     assert sum(c["transfers_in"] for c in counters.values()) > 0
     assert sum(c["in_bytes"] for c in counters.values()) >= block
+
+    # A process on another host without the cluster secret is turned away.
+    stranger = lab.run_python("client", STRANGER, args=[sched.address], env={"PARDATA_AUTH_SECRET": ""}, timeout=60)
+    assert not stranger["connected"]
+    assert "refused the connection" in stranger["error"] and "secret" in stranger["error"], stranger["error"]
