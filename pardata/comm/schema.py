@@ -25,6 +25,7 @@ no field name is repeated. A single message may also appear as its own map.
 from __future__ import annotations
 
 import dataclasses
+import sys
 import types
 import typing
 from types import MappingProxyType
@@ -666,11 +667,35 @@ def _contains_message(spec: _Spec) -> bool:
     return False
 
 
+#: (module, annotation text) -> the type it names: most fields share a few annotations.
+_ANNOTATIONS: dict[tuple[str, str], Any] = {}
+
+
+def _field_types(cls: type) -> dict[str, Any]:
+    """Each dataclass field's annotation, evaluated (``from __future__ import annotations``
+    makes them strings). Like ``typing.get_type_hints``, which builds and compiles a
+    ``ForwardRef`` per annotation, but each distinct text is evaluated once per module."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        if not isinstance(f.type, str):
+            out[f.name] = f.type
+            continue
+        owner = next(c for c in cls.__mro__ if f.name in c.__dict__.get("__annotations__", {}))
+        cache_key = (owner.__module__, f.type)
+        if cache_key not in _ANNOTATIONS:
+            try:
+                _ANNOTATIONS[cache_key] = eval(f.type, vars(sys.modules[owner.__module__]))  # noqa: S307
+            except Exception:  # noqa: BLE001 - names only the class body knows: the slow way
+                return typing.get_type_hints(cls)
+        out[f.name] = _ANNOTATIONS[cache_key]
+    return out
+
+
 class _MessageSchema:
     """The compiled schema of one message class."""
 
     def __init__(self, cls: type[Message]) -> None:
-        hints = typing.get_type_hints(cls)
+        hints = _field_types(cls)
         self.cls = cls
         self.fields: list[tuple[str, _Spec, bool]] = []  # (name, spec, required)
         for f in dataclasses.fields(cls):
