@@ -24,7 +24,8 @@ The rules it keeps (see the project's MULTIHOST notes), so a test cannot break t
 Faults: ``partition``/``heal`` (nftables drops everything but loopback on a host),
 ``set_loss`` (nftables ``numgen random`` drops a share of outgoing packets), and
 ``cap_bandwidth`` (``tc qdisc tbf`` on both ends of a host's link). ``tc netem`` is not
-assumed: many kernels in CI lack it. ``DelayProxy`` adds latency in user space.
+assumed: many kernels in CI lack it. ``start_delay_proxy`` adds latency in user space
+(``pardata.testing.delay_proxy``).
 
 Processes started by ``start_scheduler``/``start_worker`` are the real command-line
 programs (``python -m scheduler``, ``python -m worker``). ``run_python`` runs a script
@@ -166,7 +167,13 @@ class LabProcess:
     popen: subprocess.Popen
     log_path: str
     label: str = ""
-    address: str = ""  # a scheduler's, once it listens
+    address: str = ""  # a scheduler's or a proxy's, once it listens
+    stats_file: str = ""  # a proxy's counters (JSON)
+
+    def stats(self) -> dict:
+        """A delay proxy's counters: connections and bytes forwarded each way."""
+        with open(self.stats_file) as f:
+            return json.load(f)
 
     @property
     def pid(self) -> int:
@@ -370,15 +377,27 @@ class NetLab:
         argv = [self.python, "-m", "scheduler", "--host", h.address, "--port", str(port), "--no-dashboard",
                 "--scheduler-file", info, *self._auth_args()]
         proc = self.spawn(host, argv, env=env, label="scheduler")
-        deadline = time.monotonic() + timeout
-        while not os.path.exists(info):  # written once the scheduler listens
-            if not proc.alive():
-                raise NetLabError(f"the scheduler on {host} exited ({proc.popen.returncode}):\n{proc.log()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise NetLabError(f"the scheduler on {host} did not start within {timeout}s:\n{proc.log()[-3000:]}")
-            time.sleep(0.05)
+        _wait_for_file(info, proc, timeout, f"the scheduler on {host}")  # written once it listens
         with open(info) as f:
             proc.address = json.load(f)["address"]
+        return proc
+
+    def start_delay_proxy(self, host: str, target: str, *, port: int = 9786, delay: float = 0.05,
+                          lifetime: float = 120.0, timeout: float = 30.0) -> LabProcess:
+        """A ``pardata.testing.delay_proxy`` on ``host``:``port`` forwarding to ``target``
+        (``tcp://HOST:PORT``) with ``delay`` seconds added each way; ``.address`` is the
+        ``tcp://`` address to use instead of ``target``. It exits after ``lifetime`` s."""
+        h = self._live(host)
+        n = len(self.processes)
+        ready = os.path.join(self.directory, f"proxy-{n}.json")
+        stats = os.path.join(self.directory, f"proxy-{n}.stats.json")
+        argv = [self.python, "-m", "pardata.testing.delay_proxy", "--listen", f"{h.address}:{port}",
+                "--target", target.split("://", 1)[-1], "--delay", str(delay), "--lifetime", str(lifetime),
+                "--ready-file", ready, "--stats-file", stats]
+        proc = self.spawn(host, argv, label="delay-proxy")
+        _wait_for_file(ready, proc, timeout, f"the delay proxy on {host}")
+        proc.address = f"tcp://{h.address}:{port}"
+        proc.stats_file = stats
         return proc
 
     def start_worker(self, host: str, scheduler_address: str, *, name: str | None = None, nthreads: int = 1,
@@ -470,6 +489,17 @@ class NetLab:
         _run(["ip", "netns", "exec", h.netns, _tool("tc"), "qdisc", "del", "dev", "eth0", "root"], check=False)
         _run(["ip", "netns", "exec", self.bridge_netns, _tool("tc"), "qdisc", "del", "dev", h.port_name, "root"],
              check=False)
+
+
+def _wait_for_file(path: str, proc: LabProcess, timeout: float, what: str) -> None:
+    """Wait (bounded) until ``proc`` writes ``path``; fail with its log if it exits first."""
+    deadline = time.monotonic() + timeout
+    while not os.path.exists(path):
+        if not proc.alive():
+            raise NetLabError(f"{what} exited ({proc.popen.returncode}):\n{proc.log()[-3000:]}")
+        if time.monotonic() > deadline:
+            raise NetLabError(f"{what} did not start within {timeout}s:\n{proc.log()[-3000:]}")
+        time.sleep(0.05)
 
 
 class ScriptRun:
