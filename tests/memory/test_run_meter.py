@@ -41,14 +41,15 @@ def fake_meter(proc: FakeProcess, exact: bool = True) -> RunMeter:
 def test_a_run_is_charged_its_peak_above_its_start_even_if_freed_before_it_ends():
     proc = FakeProcess(100)
     meter = fake_meter(proc)
-    proc.set(900)  # something before the run (a transfer, say): not the run's
+    proc.set(900)  # something before the run (a transfer, say)...
     proc.set(100)
+    meter.tick()  # ...is behind the monitor's last tick: not the run's
     run = meter.begin()
     proc.set(700)  # a temporary...
     proc.set(150)  # ...freed; a 50 byte result stays
     assert meter.end(run) == 600
     assert meter.running == 0
-    run = meter.begin()  # the next run starts from the peak's reset
+    run = meter.begin()  # the next run starts from the new baseline: 150
     proc.set(160)
     assert meter.end(run) == 10
 
@@ -58,7 +59,8 @@ def test_concurrent_runs_are_charged_conservatively():
     meter = fake_meter(proc)
     a = meter.begin()
     proc.set(500)  # a's temporary
-    b = meter.begin()  # b's start folds a's peak in first
+    meter.tick()  # the monitor folds a's peak in and takes a new baseline, 500
+    b = meter.begin()
     proc.set(900)  # b's temporary beside a's
     proc.set(500)  # b frees its own
     assert meter.end(b) == 400
@@ -66,7 +68,7 @@ def test_concurrent_runs_are_charged_conservatively():
     assert meter.end(a) == 800  # a also saw b's: more, never less than its own 400
 
 
-def test_short_runs_count_as_nothing_and_hide_no_peak_from_the_others():
+def test_short_runs_are_not_measured_and_hide_no_peak_from_the_others():
     proc = FakeProcess(100)
     meter = fake_meter(proc)
     long_run = meter.begin()
@@ -74,7 +76,7 @@ def test_short_runs_count_as_nothing_and_hide_no_peak_from_the_others():
     proc.set(100)
     meter.short_run = 10.0
     short = meter.begin()
-    assert meter.end(short) == 0
+    assert meter.end(short) == -1
     meter.short_run = 0.0
     assert meter.end(long_run) == 500
 
@@ -85,7 +87,7 @@ def test_without_a_resettable_peak_samples_are_folded_in():
     assert not meter.exact_peaks
     run = meter.begin()
     proc.set(400)
-    meter.observe(proc.rss)  # the memory monitor's sample
+    meter.tick(proc.rss)  # the memory monitor's sample
     proc.set(120)
     assert meter.end(run) == 300
 
@@ -96,14 +98,15 @@ def test_the_kernel_peak_sees_a_temporary_that_lived_a_moment():
         block = np.ones(64 * MiB // 8)
         return float(block[-1])
 
+    METER.tick()
     run = METER.begin()
     temporary()
-    time.sleep(0.001)
+    time.sleep(0.002)
     grew = METER.end(run)
     assert 60 * MiB <= grew <= 64 * MiB + 8 * MiB, grew / MiB
 
     run = METER.begin()
-    time.sleep(0.002)  # long enough to be read, allocates nothing
+    time.sleep(0.005)  # long enough to be read, allocates nothing
     assert METER.end(run) < 4 * MiB
 
 

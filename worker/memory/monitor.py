@@ -157,8 +157,7 @@ class MemoryMonitor:
     def check(self) -> MemoryDecision:
         """Sample, decide, and apply pause/terminate (not the spilling: see ``tick``)."""
         sample = self._last = self.sample()
-        if not METER.exact_peaks:  # the kernel keeps no resettable peak: ours are samples
-            METER.observe(sample.process)
+        METER.tick(sample.process)  # fresh baselines (and peaks) for the task runs' memory
         decision = self.policy.decide(sample)
         previous, self.decision = self.decision, decision
         if decision.paused != self.paused:

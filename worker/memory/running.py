@@ -5,26 +5,30 @@ while it runs (a large temporary, an intermediate copy) and hand back something 
 ``RunMeter`` measures, for each run, ``peak RSS during the run - RSS at its start``, and
 the executor reports it with the result (``running_nbytes``).
 
-How the peak is found, cheapest first:
+How, on Linux: the kernel keeps the process's peak RSS (``getrusage().ru_maxrss``, or
+``VmHWM`` in ``/proc/self/status``) and lets a process reset it to the current RSS
+(write ``5`` to ``/proc/self/clear_refs``). The meter keeps a *baseline*, the RSS at the
+last reset. A run starting takes the baseline as its start, without a system call; a run
+ending reads the peak, folds it into every run in progress, resets the peak and takes
+the new baseline. The memory monitor does the same every tick (``tick``), so a baseline
+is at most a tick old. Even a temporary that lived a millisecond is seen.
 
-- On Linux the kernel keeps the process's peak RSS (``getrusage().ru_maxrss``, also
-  ``VmHWM`` in ``/proc/self/status``) and lets a process reset it to the current RSS
-  (write ``5`` to ``/proc/self/clear_refs``). A run resets the peak when it starts and
-  reads it when it ends, so even a temporary that lived for a millisecond is seen.
-  Cost: about 3 microseconds per run (one read of ``/proc/self/statm``, two resets, one
-  ``getrusage``); a run shorter than ``SHORT_RUN`` seconds skips the reading at its end
-  and counts as 0: the kernel zeroes new pages at a few GB/s at most, so such a run can
-  have raised RSS by a few MiB at most. A tiny task then costs about a microsecond,
-  against the ~100 microseconds the cluster spends on it.
-- Elsewhere (or if the reset is not permitted) the peak is the largest RSS seen at the
-  run's end or by the memory monitor's samples (``observe``, every 100 ms by default);
-  a short-lived temporary can then go unseen.
+Cost: nothing for a run shorter than ``SHORT_RUN`` (it reports -1, "not measured": the
+kernel zeroes new pages at a few GB/s at most, so such a run can have raised RSS by a few
+MiB at most). A longer run pays a few microseconds at its end. Runs take no syscall at
+their start on purpose: a call that releases the GIL in an executor thread hands it to
+the busy event loop and costs far more than the call itself.
 
-Several threads run tasks at once and RSS is per process, so a run is attributed
-conservatively: whenever the peak is read (any run starting or ending), it is folded into
-every run in progress, and each run's figure is its own peak minus its own start. Two
-concurrent runs that each need 400 MiB may each be charged 800 MiB; the scheduler then
-runs fewer of them at once, measures them alone, and its estimate comes back down.
+Elsewhere (or if the reset is not permitted) the peak is the largest RSS seen at a run's
+end or in the memory monitor's samples (every 100 ms by default); a short-lived
+temporary can then go unseen.
+
+Attribution is conservative. RSS is per process and several threads run tasks at once,
+so a run is charged every rise during it, its neighbours' included: two concurrent runs
+that each need 400 MiB may each be charged 800 MiB. The scheduler then runs fewer of
+them at once, measures them alone, and its estimate comes back down. Memory stored
+between the last reset and a run's start (results of other tasks, say) is charged to the
+run too; memory freed in that interval makes it look smaller by as much.
 
 One meter serves the whole process (``METER``): workers sharing a process (in-process test
 clusters) share its RSS, and a reset by one must not hide another's peak.
@@ -41,14 +45,13 @@ import psutil
 
 try:
     import resource
-    from resource import RUSAGE_SELF
 except ImportError:  # not on Windows
     resource = None
 
 __all__ = ["METER", "RunMeter", "Run", "SHORT_RUN"]
 
-#: Runs shorter than this (seconds) are not read at their end: they count as 0 bytes.
-SHORT_RUN = 100e-6
+#: Runs shorter than this (seconds) are not measured: they report -1.
+SHORT_RUN = 1e-3
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -93,6 +96,7 @@ class RunMeter:
         self._rss = rss or _psutil_rss
         self._peak = peak
         self._reset = reset_peak if peak is not None else None
+        self._baseline = self._rss()
 
     def _after_fork(self) -> None:
         """In a forked child ``/proc/self`` files opened by the parent describe the parent."""
@@ -107,37 +111,45 @@ class RunMeter:
         return self._reset is not None
 
     def begin(self) -> Run:
-        """A run starts on the calling thread."""
+        """A run starts on the calling thread (no system call: see the module docstring)."""
+        run = Run(self._baseline, time.perf_counter())
         with self._lock:
-            if self._reset is not None:
-                if self._runs:
-                    self._fold(self._peak())
-                self._reset()
-            run = Run(self._rss(), time.perf_counter())
             self._runs[run] = None
         return run
 
     def end(self, run: Run) -> int:
-        """The run ended: its RSS rise in bytes (peak during the run minus RSS at start)."""
+        """The run ended: its RSS rise in bytes (peak during the run minus RSS at start),
+        or -1 if it was too short to measure."""
         with self._lock:
             if run not in self._runs:
                 return run.nbytes  # ended twice
             if time.perf_counter() - run.began < self.short_run:
                 del self._runs[run]
-                return 0  # the kernel's peak keeps accumulating for the other runs
-            if self._reset is not None:
-                self._fold(self._peak())
-                self._reset()
-            else:
-                self._fold(self._rss())
+                return -1  # the kernel's peak keeps accumulating for the other runs
+            self._checkpoint()
             del self._runs[run]
         return run.nbytes
 
-    def observe(self, rss: int) -> None:
-        """An RSS sample taken elsewhere (the memory monitor): fold it into the runs."""
-        if self._runs:
-            with self._lock:
+    def tick(self, rss: int | None = None) -> None:
+        """Called periodically (by the memory monitor, with its RSS sample): fold the
+        peak into the runs in progress and take a fresh baseline for the next ones."""
+        with self._lock:
+            if self._reset is not None:
+                self._checkpoint()
+            elif rss is not None:
                 self._fold(rss)
+                self._baseline = rss
+
+    def _checkpoint(self) -> None:
+        """Fold the peak since the last reset into the runs; reset it; new baseline."""
+        if self._reset is not None:
+            self._fold(self._peak())
+            self._reset()
+            self._baseline = self._peak()  # right after a reset: the current RSS
+        else:
+            rss = self._rss()
+            self._fold(rss)
+            self._baseline = rss
 
     def _fold(self, value: int) -> None:
         for run in self._runs:
@@ -173,13 +185,13 @@ def _kernel_counters():
         os.write(clear, b"5")
 
     def maxrss() -> int:
-        return resource.getrusage(RUSAGE_SELF).ru_maxrss * 1024
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
     try:
         reset_peak()
         # ru_maxrss is also at least the peak of the process image this one exec'ed from;
         # if that floor is above our RSS, read the resettable figure itself (slower).
-        if maxrss() <= rss() + 8 * _PAGE:
+        if resource is not None and maxrss() <= rss() + 8 * _PAGE:
             return rss, maxrss, reset_peak
         status = os.open("/proc/self/status", os.O_RDONLY)
     except OSError:
