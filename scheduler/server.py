@@ -181,9 +181,18 @@ class SchedulerServer:
                     self.worker_info.pop(peer, None)
                     self._send(stream, msg)
                     asyncio.get_running_loop().create_task(stream.close(timeout=1.0))
+                    self._announce_removal(peer)
                     continue
             if stream is not None:
                 self._send(stream, msg)
+
+    def _announce_removal(self, address: str) -> None:
+        """Tell every worker and client that ``address`` left, before any reassignment of
+        its work goes out: transfers from it are abandoned at once (a frozen peer never
+        answers, a dead one is refused) and its keys are fetched from the next holder."""
+        msg = m.WorkerRemoved(address=address)
+        for stream in (*self.workers.values(), *self.clients.values()):
+            self._send(stream, msg)
 
     def _holders(self, key) -> tuple:
         ts = self.state.tasks.get(key)
@@ -249,6 +258,11 @@ class SchedulerServer:
         try:
             while True:
                 msg = await comm.read()
+                if self.workers.get(address) is not stream:
+                    # Removed (no heartbeat) or replaced by a new registration: whatever
+                    # this old connection still carries is stale and must not be applied.
+                    reason = "removed by the scheduler"
+                    break
                 now = time.monotonic()
                 events = []
                 for one in unbatch(msg):
@@ -281,6 +295,7 @@ class SchedulerServer:
                     reason = f"{killed} ({reason})"
                 if not self._closed:
                     logger.info("worker %s left: %s", address, reason)
+                    self._announce_removal(address)
                     self.handle(e.WorkerLeft(address, reason, time.monotonic(), graceful))
 
     async def _serve_client(self, comm: Comm, reg: m.RegisterClient) -> None:

@@ -310,6 +310,10 @@ class WorkerServer:
                         self._answer_steal(one)
                     elif t is m.ShuffleForget:
                         self.shuffle.forget(one.shuffle_id, one.run_id)
+                    elif t is m.WorkerRemoved:
+                        # in-flight fetches from it fail now (FetchFailed): the next
+                        # holder is tried, or the dependency is reported missing
+                        self.pool.abandon(one.address)
                     elif t is m.CloseWorkerRequest:
                         reason = f"the scheduler closed this worker: {one.reason}"
                         self.rejoin = one.rejoin

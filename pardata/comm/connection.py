@@ -40,12 +40,16 @@ async def connect(
     name: str = "",
     authenticator: Authenticator | None = None,
     security: "Security | None" = None,
+    retry_refused: bool = True,
 ) -> Comm:
     """Connect to ``address`` (``"tcp://host:port"``) and complete the handshake.
 
     A refused connection is retried with backoff until ``timeout`` (a worker
-    may start before its scheduler). Raises ``CommError`` on failure
-    (``AuthenticationError`` when either side refuses the other's credentials).
+    may start before its scheduler), unless ``retry_refused`` is False: then a
+    refused connection fails at once (a peer that was listening and refuses now
+    is gone; retrying it would only stall the caller). Raises ``CommError`` on
+    failure (``AuthenticationError`` when either side refuses the other's
+    credentials).
     """
     limits = limits or _DEFAULT_LIMITS
     scheme, location = parse_address(address)
@@ -63,6 +67,8 @@ async def connect(
             break
         except (OSError, CommClosedError) as e:
             remaining = deadline - loop.time()
+            if not retry_refused and isinstance(e, ConnectionRefusedError):
+                raise CommError(f"{address} refused the connection: {e}") from e
             if remaining <= 0:
                 raise CommError(f"could not connect to {address} within {timeout}s: {e}") from e
             await asyncio.sleep(min(delay, remaining))

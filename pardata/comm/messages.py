@@ -31,7 +31,8 @@ __all__ = [
     "PROTOCOL_VERSION", "Handshake", "HandshakeReply", "Heartbeat", "Error", "Batch",
     # cluster runtime
     "RegisterWorker", "WorkerRegistered", "WorkerStatus", "ComputeTask", "FreeData",
-    "CancelCompute", "StealRequest", "StealReply", "CloseWorkerRequest", "WorkerClosing", "NannyReport",
+    "CancelCompute", "StealRequest", "StealReply", "CloseWorkerRequest", "WorkerRemoved", "WorkerClosing",
+    "NannyReport",
     "TaskDone", "TaskFailed", "DependencyMissing", "ReplicasAdded", "ReplicasReleased",
     "RegisterClient", "ClientRegistered", "SubmitGraph", "ReleaseKeys", "CancelKeys",
     "DataPlaced", "KeyInMemory", "KeyErred", "KeyCancelled", "KeyLost", "Query", "QueryReply",
@@ -227,6 +228,15 @@ class CloseWorkerRequest(Message):
 
     reason: str = ""
     rejoin: bool = False
+
+
+@message("worker-removed")
+class WorkerRemoved(Message):
+    """Scheduler -> workers and clients: the worker at ``address`` left the cluster (it
+    died, closed or stopped answering). Transfers from it are given up at once and its
+    keys fetched from other holders, instead of waiting on a dead or frozen peer."""
+
+    address: str
 
 
 @message("nanny-report")

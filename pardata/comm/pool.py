@@ -28,7 +28,9 @@ class ConnectionPool:
     """Idle comms by address; ``rpc`` borrows one (or connects), asks, and returns it.
 
     ``max_idle`` comms per address are kept open between requests; more may be open
-    while requests run concurrently. ``close`` aborts idle comms at once and any
+    while requests run concurrently. The pool talks to servers already listening
+    (peers, workers), so a refused connection fails at once instead of being retried
+    until ``connect_timeout``: the peer is gone, and the caller should try elsewhere. ``close`` aborts idle comms at once and any
     borrowed comm when it comes back, so a closed pool leaks nothing.
     """
 
@@ -50,6 +52,7 @@ class ConnectionPool:
         self.security = security  # TLS and the cluster secret for every comm it opens
         self._idle: dict[str, list[Comm]] = {}
         self._busy: set[Comm] = set()
+        self._calls: dict[str, set[asyncio.Future]] = {}  # address -> requests in flight
         self._closed = False
 
     async def acquire(self, address: str) -> Comm:
@@ -69,6 +72,7 @@ class ConnectionPool:
             name=self.name,
             authenticator=self.authenticator,
             security=self.security,
+            retry_refused=False,
         )
         if self._closed:
             comm.abort()
@@ -91,6 +95,26 @@ class ConnectionPool:
         Any failure (connect, write, read, cancellation) closes that comm, since a
         reply may be left half read, and is raised as ``CommError``.
         """
+        abandoned = asyncio.get_running_loop().create_future()
+        waiting = self._calls.setdefault(address, set())
+        waiting.add(abandoned)
+        call = asyncio.ensure_future(self._call(address, request))
+        try:
+            await asyncio.wait((call, abandoned), return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            call.cancel()
+            raise
+        finally:
+            waiting.discard(abandoned)
+            if not waiting and self._calls.get(address) is waiting:
+                del self._calls[address]
+        if call.done():
+            return call.result()
+        call.cancel()
+        call.add_done_callback(_retrieve)
+        raise CommClosedError(f"{address} left the cluster; the request to it was abandoned")
+
+    async def _call(self, address: str, request: Message) -> Message:
         comm = await self.acquire(address)
         ok = False
         try:
@@ -100,6 +124,17 @@ class ConnectionPool:
             return reply
         finally:
             self.release(address, comm, reusable=ok)
+
+    def abandon(self, address: str) -> int:
+        """``address`` is known to be gone (the scheduler removed it): requests in flight
+        to it fail at once with ``CommError``, instead of waiting on a frozen peer that
+        never answers; its idle comms are closed. Returns how many requests were cut."""
+        self.forget(address)
+        waiting = self._calls.pop(address, ())
+        for abandoned in waiting:
+            if not abandoned.done():
+                abandoned.set_result(None)
+        return len(waiting)
 
     def forget(self, address: str) -> None:
         """Close the idle comms to ``address`` (e.g. the peer is known to be gone)."""
@@ -122,3 +157,8 @@ class ConnectionPool:
             comm.abort()
         await asyncio.sleep(0)  # let transports notice before the loop may close
 
+
+def _retrieve(task: asyncio.Future) -> None:
+    """Consume an abandoned request's outcome, so asyncio does not log it as unretrieved."""
+    if not task.cancelled():
+        task.exception()

@@ -269,6 +269,9 @@ class ClientCore(WorkerTraffic):
             if waiter is not None and not waiter.done():
                 waiter.set_result(msg)
             return
+        if t is m.WorkerRemoved:
+            self._worker_removed(msg.address)
+            return
         state = self.states.get(msg.key)
         if state is None:
             return  # released meanwhile
@@ -282,6 +285,15 @@ class ClientCore(WorkerTraffic):
             state.lose(msg.reason)
         else:
             logger.warning("client %s ignores unexpected %s", self.id, msg.op)
+
+    def _worker_removed(self, address: str) -> None:
+        """A worker left: gathers from it give up now and look for the keys elsewhere."""
+        self.pool.abandon(address)
+        with self._lock:
+            states = list(self.states.values())
+        for state in states:
+            if address in state.who_has:
+                state.who_has.remove(address)
 
     def _fail_everything(self, settle, reason: str) -> None:
         with self._lock:
