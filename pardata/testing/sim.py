@@ -33,6 +33,8 @@ simulated seconds (a deadlock: reported as ``stalled``). With ``validate=True`` 
 state machines check every invariant after every step, and the simulation checks that a
 task only starts with its inputs in the worker's store and, at the end, that the stores
 and the scheduler agree on who holds what. Slow; meant for tests, not the scale runs.
+With ``record_log=False`` neither the simulation nor the state machines keep a log
+(their ``story()`` is then empty): what the scale runs use.
 
 This is the only module of `pardata` besides the in-process cluster that imports the
 `scheduler` and `worker` packages, and only inside `_machinery()` (see DESIGN.md).
@@ -149,7 +151,10 @@ class Simulation:
         self.validate = validate
         self.record_log = record_log
         self.worker_options = dict(worker_options or {})
-        options = {"bandwidth": bandwidth, "transfer_latency": latency, **(scheduler_options or {})}
+        # Without a recorded log the state machines keep none either: a scheduler's log
+        # holding the last 100,000 events and commands cost a sixth of a large run.
+        options = {"bandwidth": bandwidth, "transfer_latency": latency, **({} if record_log else {"log_length": 0}),
+                   **(scheduler_options or {})}
         options.setdefault("validate", validate)
         self.scheduler = m.SchedulerState(**options)
         self.stall_timeout = (
@@ -549,8 +554,8 @@ class Simulation:
             # restarting a hung worker does); the scheduler drops the old one on join.
             self._record("replace", name)
             self._end(old)
-        # Without a recorded log the workers keep none either: building log entries was a
-        # sixth of a thousand-worker run.
+        # Without a recorded log the workers keep none either (building its entries was a
+        # sixth of a thousand-worker run).
         options = {"validate": self.validate, **({} if self.record_log else {"log_length": 0}), **self.worker_options}
         sw = SimWorker(name, nthreads, self._m.WorkerState(name, nthreads, **options))
         sw.to_scheduler_at = sw.from_scheduler_at = self.now

@@ -101,6 +101,7 @@ def test_running_without_logs_changes_nothing_but_the_logs():
     assert logged.log and not unlogged.log
     assert all(sw.state.log for sw in sims[0].workers.values() if sw.state.stimulus)
     assert not any(sw.state.log for sw in sims[1].workers.values())  # the workers keep none either
+    assert sims[0].scheduler.story("total") and not sims[1].scheduler.story("total")  # nor the scheduler
     assert (logged.ran_on, logged.runs, logged.completion_time, logged.bytes_transferred) == (
         unlogged.ran_on, unlogged.runs, unlogged.completion_time, unlogged.bytes_transferred)
     assert logged.completed and logged.recomputations > 0
