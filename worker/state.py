@@ -154,7 +154,8 @@ class WorkerState:
         self.max_runs = nthreads * (1 + (LOOKAHEAD_MAX if executor_lookahead > 0 else 0))
         #: Seconds a run of each task kind took here (running average).
         self.run_durations: dict[str, float] = {}
-        #: Task kinds whose outputs were large (see ``LOOKAHEAD_MAX_NBYTES``).
+        #: Task kinds whose outputs, or memory while running, were large (see
+        #: ``LOOKAHEAD_MAX_NBYTES``).
         self.bulky_kinds: set[str] = set()
         self.max_incoming_transfers = max_incoming_transfers
         self.incoming_bytes_limit = incoming_bytes_limit
@@ -330,7 +331,7 @@ class WorkerState:
 
     def _on_task_completed(self, ev: TaskCompleted) -> None:
         self._learn_duration(ev.key, ev.stop - ev.start)
-        if ev.nbytes >= LOOKAHEAD_MAX_NBYTES and self.executor_lookahead > 0:
+        if max(ev.nbytes, ev.running_nbytes) >= LOOKAHEAD_MAX_NBYTES and self.executor_lookahead > 0:
             self.bulky_kinds.add(task_kind(ev.key))
         ts = self._end_run(ev.key, ev.attempt, stored=True)
         if ts is None:

@@ -146,3 +146,20 @@ def test_the_executor_reports_each_runs_memory():
         assert finished.running_nbytes >= 0
     assert any(isinstance(o, Failed) for o in outcomes)
     assert METER.running == 0
+
+
+def test_kinds_that_needed_much_memory_while_running_are_not_queued_ahead():
+    from worker.events import TaskCompleted
+    from worker.instructions import RunTask
+    from worker.state import LOOKAHEAD_MAX_NBYTES
+    from worker.testing import execute, make_state
+
+    ws = make_state(nthreads=1, executor_lookahead=0.005)
+    # a small output, but a large temporary while it ran
+    ws.handle(execute("temp-0"), TaskCompleted("temp-0", 1, 8, "int", 1.0, 1.0001, LOOKAHEAD_MAX_NBYTES))
+    ws.handle(execute("inc-0"), TaskCompleted("inc-0", 1, 8, "int", 1.0, 1.0001, 0))
+    assert ws.bulky_kinds == {"temp"}
+    out = ws.handle(*(execute(f"temp-{i}", priority=(i,)) for i in range(1, 4)))
+    assert [i.key for i in out if isinstance(i, RunTask)] == ["temp-1"]
+    out = ws.handle(*(execute(f"inc-{i}", priority=(10 + i,)) for i in range(1, 4)))
+    assert [i.key for i in out if isinstance(i, RunTask)] == []  # temp-2 comes first, and waits
