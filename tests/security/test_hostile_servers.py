@@ -86,6 +86,7 @@ def live():
                 "scheduler": Target("scheduler", cluster.scheduler_address, cluster.scheduler_process.pid),
                 "worker": Target("worker", address, workers[address]["pid"]),
             }
+            still_computes(client)  # warm: first-use allocations are not the attacks' doing
             yield cluster, client, targets
     finally:
         cluster.close()
@@ -185,7 +186,6 @@ def run_attack(live, target_name: str, attack, *, after: float = HANDSHAKE_TIMEO
     """Run ``attack(reader, writer)`` at the target; check it survived, unchanged, and serves."""
     _, client, targets = live
     target = targets[target_name]
-    still_computes(client)
     before = target.rss()
 
     async def main():
@@ -297,7 +297,6 @@ AUTHENTICATED = {
 def test_misbehaving_authenticated_peer(live, target, name):
     cluster, client, targets = live
     t = targets[target]
-    still_computes(client)
     before = t.rss()
 
     async def main():
