@@ -28,7 +28,7 @@ def state_from_config(**overrides) -> SchedulerState:
     work-stealing                     work_stealing           ``true``
     bandwidth                         bandwidth               ``"100MB"``
     unknown-task-duration             default_task_duration   ``"500ms"``
-    memory-admission                  memory_admission        ``0.8``
+    memory-admission                  memory_admission        ``0.8``, ``inf`` (off)
     root-pipeline                     root_pipeline           ``"10ms"``
     root-pipeline-bytes               root_pipeline_nbytes    ``"1MiB"``
     ================================  ======================  =================
