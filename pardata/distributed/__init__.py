@@ -11,7 +11,11 @@ and ``run``, straight to workers), ``future`` (``Future``, ``wait``,
 ``as_completed``), ``_graph`` (calls and graphs into messages), ``cluster``
 (``LocalCluster``), ``_loop`` (the background event loop thread), ``errors``,
 ``progress``, ``report`` (``performance_report``) and ``explain`` (``Client.why``).
+``Security`` (the cluster secret and TLS files) lives in ``pardata.security`` and is
+re-exported here, where Dask users look for it.
 """
+
+from pardata.security import Security
 
 from .client import Client, default_client
 from .cluster import LocalCluster
@@ -36,6 +40,7 @@ __all__ = [
     "KilledWorker",
     "LocalCluster",
     "RemoteTaskError",
+    "Security",
     "TaskError",
     "as_completed",
     "default_client",

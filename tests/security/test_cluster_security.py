@@ -87,6 +87,9 @@ def test_client_reads_the_secret_from_the_environment_or_a_file(monkeypatch, tmp
 
 
 def test_client_started_without_address_uses_its_clusters_secret(no_secret_env):
+    import pardata.distributed
+
+    assert pardata.distributed.Security is Security  # where Dask users look for it
     with Client(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as client:
         assert client.security is client.cluster.security
         assert client.security.auth_secret is not None
