@@ -131,10 +131,10 @@ async def _run(args: argparse.Namespace) -> None:
     address = f"{scheme}://[{host}]:{args.port}" if ":" in host else f"{scheme}://{host}:{args.port}"
     server = SchedulerServer(address, dashboard_address=args.dashboard_address, security=security)
     await server.start()
-    tune_for_server()
-    if args.scheduler_file:
+    if args.scheduler_file:  # first: workers started with us are waiting for it
         write_scheduler_file(args.scheduler_file, server.address, dashboard=server.dashboard_link,
                              auth_file=auth_file)
+    tune_for_server()
     logging.getLogger("pardata.scheduler").info("pardata scheduler at %s", server.address)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

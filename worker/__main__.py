@@ -38,10 +38,10 @@ from pardata._security_options import add_cli_options, has_secret_source
 from pardata._units import parse_bytes, parse_timedelta
 
 from .memory.monitor import parse_memory_limit, thresholds_from_config
-from .nanny import Nanny, NannyRestart
 
 # The worker server (and the comm layer) are imported where they are used: a nanny
-# process needs neither to start its worker, and starts it sooner without them.
+# process needs neither to start its worker, and starts it sooner without them; the
+# nanny likewise, which a worker process never needs.
 
 __all__ = ["main", "REJOIN_EXIT_CODE"]
 
@@ -148,7 +148,7 @@ async def _scheduler_address(args: argparse.Namespace, timeout: float = 60.0) ->
         except (FileNotFoundError, ValueError, KeyError):
             if loop.time() > deadline:
                 raise SystemExit(f"pardata-worker: no scheduler file at {args.scheduler_file} after {timeout}s")
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.005)  # a stat() per look: cheap, and the scheduler is near
 
 
 async def _watch_parent(parent: int, stop: asyncio.Event) -> None:
@@ -206,6 +206,8 @@ async def _run(args: argparse.Namespace) -> int:
 
 async def _run_nanny(args: argparse.Namespace, argv: list[str]) -> int:
     """Run the worker as a child process under a ``Nanny`` until told to stop."""
+    from .nanny import Nanny, NannyRestart  # here: a worker under a nanny never needs it
+
     log = logging.getLogger("pardata.worker")
     if not args.scheduler_address and not args.scheduler_file:
         raise SystemExit("pardata-worker: give SCHEDULER_ADDRESS or --scheduler-file")
