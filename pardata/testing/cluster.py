@@ -13,6 +13,10 @@ asyncio task was left behind::
 
     asyncio.run(main())
 
+Like a real cluster, a test cluster demands a secret: a fresh one per cluster unless
+``security=`` says otherwise (``False``: none). ``connect_client(address)`` finds the
+secret of the test cluster at that address by itself.
+
 ``local_cluster()`` is the blocking counterpart with real worker processes (a
 ``LocalCluster`` and a ``Client``), for tests that kill processes. The small functions
 below (``inc``, ``slowinc``, ...) live in an importable module so that worker
@@ -28,6 +32,7 @@ from typing import AsyncIterator, Iterator
 
 from pardata.distributed._core import ClientCore
 from pardata.distributed._inprocess import InProcessCluster
+from pardata.security import Security, new_secret
 
 __all__ = [
     "cluster",
@@ -54,18 +59,24 @@ async def cluster(
     scheduler_options: dict | None = None,
     worker_options: dict | None = None,
     check_leaks: bool = True,
+    security: Security | bool = True,
 ) -> AsyncIterator[InProcessCluster]:
     """A started ``InProcessCluster`` for the duration of the ``async with`` body."""
     loop = asyncio.get_running_loop()
     before = asyncio.all_tasks()
+    if security is True:
+        security = Security(auth_secret=new_secret())
     c = InProcessCluster(
         n_workers,
         threads_per_worker,
         protocol=protocol,
+        security=security or None,
         scheduler_options={"validate": True, **(scheduler_options or {})},
         worker_options={"validate": True, **(worker_options or {})},
     )
     await asyncio.wait_for(c.start(), deadline)
+    if c.security is not None:
+        _securities[c.scheduler_address] = c.security
     task = asyncio.current_task()
     dump: list[str] = []
 
@@ -83,6 +94,7 @@ async def cluster(
         raise
     finally:
         timer.cancel()
+        _securities.pop(c.scheduler_address, None)
         await c.close()
     if check_leaks:
         await _check_leaks(c, before)
@@ -99,10 +111,15 @@ async def _check_leaks(c: InProcessCluster, before: set) -> None:
     raise AssertionError(f"the cluster left {len(left)} task(s) and {open_comms} connection(s) behind: {left}")
 
 
+#: scheduler address -> the ``Security`` of the running test cluster there
+_securities: dict[str, Security] = {}
+
+
 @contextlib.asynccontextmanager
-async def connect_client(address: str) -> AsyncIterator[ClientCore]:
-    """An asynchronous client (the core of ``Client``) connected for the body."""
-    client = ClientCore(address)
+async def connect_client(address: str, security: Security | None = None) -> AsyncIterator[ClientCore]:
+    """An asynchronous client (the core of ``Client``) connected for the body; by
+    default with the secret of the ``cluster()`` at ``address``."""
+    client = ClientCore(address, security=security or _securities.get(address))
     await client.start()
     try:
         yield client
