@@ -153,3 +153,18 @@ def test_require_encryption_refuses_tcp_addresses(arun):
     arun(main(), timeout=30)
     with pytest.raises(SecurityError, match="needs TLS files"):
         Security(require_encryption=True)
+
+
+@pytest.mark.processes
+def test_every_port_of_a_local_cluster_is_on_loopback(no_secret_env):
+    """The scheduler, the workers, the dashboard and the workers' metrics pages all
+    listen on 127.0.0.1 when no host is given."""
+    with LocalCluster(n_workers=1, threads_per_worker=1, memory_limit=0, dashboard_address=":0") as cluster:
+        with Client(cluster) as client:
+            info = client.scheduler_info()
+        assert info["dashboard"].startswith("http://127.0.0.1:")
+        pids = [cluster.scheduler_process.pid, *(w["pid"] for w in info["workers"].values())]
+        listening = [c for pid in pids for c in psutil.Process(pid).net_connections(kind="inet")
+                     if c.status == psutil.CONN_LISTEN]
+        assert len(listening) >= 3  # scheduler + dashboard, worker (+ its metrics page)
+        assert {c.laddr.ip for c in listening} == {"127.0.0.1"}
