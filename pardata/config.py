@@ -47,6 +47,9 @@ __all__ = [
 
 ENV_PREFIX = "PARDATA_"
 ENV_CONFIG_PATH = "PARDATA_CONFIG"
+#: Variables that are not settings: the cluster secret must never sit in the config,
+#: where a printout or a log of it would show it (see ``pardata.security``).
+_NOT_SETTINGS = frozenset({ENV_CONFIG_PATH, "PARDATA_AUTH_SECRET"})
 
 defaults: dict[str, Any] = {
     "scheduler": None,
@@ -240,7 +243,7 @@ def _parse_env_value(text: str) -> Any:
 def _collect_env(environ: Mapping[str, str]) -> dict:
     result: dict = {}
     for name, text in sorted(environ.items()):
-        if not name.startswith(ENV_PREFIX) or name == ENV_CONFIG_PATH:
+        if not name.startswith(ENV_PREFIX) or name in _NOT_SETTINGS:
             continue
         parts = [canonical_key(p.lower()) for p in name[len(ENV_PREFIX) :].split("__")]
         if not all(parts):

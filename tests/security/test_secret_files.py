@@ -131,3 +131,12 @@ def test_security_travels_to_child_processes_through_the_environment(tmp_path, n
     with pytest.raises(PermissionError):
         Security.from_env(env, auth_file=tmp_path / "s")
     assert Security.from_env({}).authenticator() is None
+
+
+def test_the_secret_in_the_environment_never_enters_the_config():
+    from pardata import config
+
+    text = encode_secret(new_secret())
+    collected = config.collect(paths=[], environ={ENV_VAR: text, "PARDATA_DISTRIBUTED__X": "1"})
+    assert text not in repr(collected)
+    assert collected["distributed"]["x"] == 1  # other variables still are settings
