@@ -18,7 +18,8 @@ Safe by default: unless given ``security=``, a cluster makes a fresh secret
 workers must prove it knows. Child processes get it through their environment (never
 their command line, which ``ps`` shows) and ``Client(cluster)`` takes it from
 ``cluster.security``. A ``security`` with TLS files (``Security.temporary()`` in tests)
-puts the whole cluster on ``tls://``.
+puts the whole cluster on ``tls://``; ``security=True`` does that with a temporary CA,
+as in Dask, and ``security=False`` turns authentication off (with a logged warning).
 """
 
 from __future__ import annotations
@@ -115,6 +116,22 @@ def _worker_flags(options: dict) -> list[str]:
 _SECURITY_ENV = (ENV_VAR, AUTH_FILE_ENV, TLS_CA_ENV, TLS_CERT_ENV, TLS_KEY_ENV, REQUIRE_ENCRYPTION_ENV)
 
 
+def _cluster_security(security: Security | bool | None) -> Security:
+    """None: a fresh secret; True (as in Dask): a fresh secret and a temporary TLS CA;
+    False: no authentication at all (logged: any local user could run code here)."""
+    if security is None:
+        return Security(auth_secret=new_secret())
+    if security is True:
+        return Security.temporary(auth_secret=new_secret())
+    if security is False:
+        logging.getLogger("pardata.distributed").warning(
+            "LocalCluster(security=False): no authentication; anyone who can reach its ports can run code in it")
+        return Security()
+    if not isinstance(security, Security):
+        raise TypeError(f"security= takes a pardata.security.Security, True or False, not {type(security).__name__}")
+    return security
+
+
 async def _query_once(address: str, name: str, timeout: float, security=None):
     comm = await connect(address, timeout=timeout, name="local-cluster", security=security)
     try:
@@ -144,7 +161,7 @@ class LocalCluster:
         scheduler_options: dict | None = None,
         worker_options: dict | None = None,
         nanny: bool | None = None,
-        security: Security | None = None,
+        security: Security | bool | None = None,
     ) -> None:
         self.n_workers, self.threads_per_worker = _sizing(n_workers, threads_per_worker, processes)
         self.memory_limit = _memory_limit(memory_limit, self.n_workers)
@@ -156,7 +173,7 @@ class LocalCluster:
         self.dashboard_address = dashboard_address  # None: no dashboard; a taken port falls back to a free one
         self.timeout = timeout
         #: What every connection to this cluster needs (``Client(cluster)`` uses it).
-        self.security = security if security is not None else Security(auth_secret=new_secret())
+        self.security = _cluster_security(security)
         self.status = "starting"
         self.scheduler_process: subprocess.Popen | None = None
         #: One per worker with ``nanny=True`` (processes), on this process's loop thread.

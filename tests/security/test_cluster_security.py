@@ -168,3 +168,18 @@ def test_every_port_of_a_local_cluster_is_on_loopback(no_secret_env):
                      if c.status == psutil.CONN_LISTEN]
         assert len(listening) >= 3  # scheduler + dashboard, worker (+ its metrics page)
         assert {c.laddr.ip for c in listening} == {"127.0.0.1"}
+
+
+def test_security_true_and_false_as_in_dask(no_secret_env, caplog):
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                      security=True) as cluster:
+        assert cluster.scheduler_address.startswith("tls://") and cluster.security.auth_secret is not None
+        with Client(cluster) as client:
+            assert client.submit(add, 1, 1).result(timeout=30) == 2
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                      security=False) as cluster:
+        assert "no authentication" in caplog.text
+        with Client(cluster.scheduler_address, security=Security()) as client:
+            assert client.submit(add, 2, 2).result(timeout=30) == 4
+    with pytest.raises(TypeError, match="security= takes"):
+        LocalCluster(n_workers=1, processes=False, security="yes please")
