@@ -179,7 +179,12 @@ async def _run(args: argparse.Namespace) -> int:
         spill_directory=args.spill_directory,
         security=security,
     )
-    await worker.start()
+    from pardata.comm import AuthenticationError
+
+    try:
+        await worker.start()
+    except AuthenticationError as e:  # permanent, and says why: one line, not a traceback
+        raise SystemExit(f"pardata-worker: {e}") from None
     from pardata._gctune import tune_for_server
 
     tune_for_server(young=10_000, older=10)  # values may be user data: collect cycles sooner

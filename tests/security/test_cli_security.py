@@ -71,7 +71,7 @@ def _stop(procs) -> list[int]:
         except subprocess.TimeoutExpired:
             p.kill()
             codes.append(p.wait())
-        p.communicate()
+        p.stdout_text, p.stderr_text = p.communicate()  # what it printed, for the test to read
     return codes
 
 
@@ -198,3 +198,40 @@ def test_tls_flags_on_both_sides(tmp_path):
             Client(address, security=Security(auth_secret=secret), timeout=10)
     finally:
         assert _stop(procs) == [0, 0]
+
+
+def test_worker_with_the_wrong_secret_says_so(tmp_path):
+    auth_file, wrong = tmp_path / "cluster.secret", tmp_path / "wrong.secret"
+    write_secret(auth_file)
+    write_secret(wrong)
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler = _cli("pardata-scheduler", "--auth-file", str(auth_file), "--scheduler-file", str(scheduler_file),
+                     "--no-dashboard")
+    try:
+        address = _wait_for_file(scheduler_file, scheduler)["address"]
+        worker = _cli("pardata-worker", address, "--auth-file", str(wrong), "--no-nanny",
+                      "--local-directory", str(tmp_path))
+        _, err = worker.communicate(timeout=60)
+        assert worker.returncode != 0
+        assert "pardata-worker: authentication failed" in err and "different secrets" in err
+        assert "Traceback" not in err
+    finally:
+        assert _stop([scheduler]) == [0]
+
+
+def test_no_auth_is_explicit_and_logged(tmp_path):
+    scheduler_file = tmp_path / "scheduler.json"
+    scheduler = _cli("pardata-scheduler", "--no-auth", "--scheduler-file", str(scheduler_file), "--no-dashboard")
+    procs = [scheduler]
+    try:
+        info = _wait_for_file(scheduler_file, scheduler)
+        assert info["auth_file"] is None and not (tmp_path / "scheduler.secret").exists()
+        procs.append(_cli("pardata-worker", info["address"], "--no-auth", "--no-nanny", "--nthreads", "1",
+                          "--memory-limit", "0", "--local-directory", str(tmp_path)))
+        with Client(info["address"], security=Security()) as client:
+            _wait_for_workers(client, 1)
+            assert client.submit(add, 1, 2).result(timeout=30) == 3
+    finally:
+        codes = _stop(procs)
+    assert codes == [0, 0]
+    assert all("authentication is off (--no-auth)" in p.stderr_text for p in procs)
