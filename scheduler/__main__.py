@@ -51,6 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--local-directory", default=None,
                    help="scratch space: where a new cluster secret goes without --scheduler-file "
                    "(default: a private directory in the system's temporary directory)")
+    p.add_argument("--journal-directory", default=None,
+                   help="keep a journal of submitted graphs and finished tasks here; a scheduler restarted "
+                   "with the same directory (and address) resumes the work, and its workers and clients "
+                   "reconnect (default: no journal)")
+    p.add_argument("--recovery-grace", type=float, default=10.0,
+                   help="seconds a resumed scheduler waits for the workers that held results (default 10)")
     p.add_argument("--log-level", default="INFO")
     add_cli_options(p)
     return p
@@ -129,7 +135,8 @@ async def _run(args: argparse.Namespace) -> None:
     security, auth_file, notice = scheduler_security(args)
     scheme = "tls" if security.tls_enabled else "tcp"
     address = f"{scheme}://[{host}]:{args.port}" if ":" in host else f"{scheme}://{host}:{args.port}"
-    server = SchedulerServer(address, dashboard_address=args.dashboard_address, security=security)
+    server = SchedulerServer(address, dashboard_address=args.dashboard_address, security=security,
+                             journal_directory=args.journal_directory, recovery_grace=args.recovery_grace)
     await server.start()
     if args.scheduler_file:  # first: workers started with us are waiting for it
         write_scheduler_file(args.scheduler_file, server.address, dashboard=server.dashboard_link,

@@ -82,6 +82,18 @@ class WorkerJoined(SchedulerEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class WorkersJoined(SchedulerEvent):
+    """Several workers registered at once: a scheduler resumed from its journal lets the
+    workers that held results back together. Every one's results are adopted before
+    anything is placed, so a result one of them holds is not recomputed on another."""
+
+    joins: tuple  # of WorkerJoined
+
+    def mentions(self, key: Key) -> bool:
+        return any(j.mentions(key) for j in self.joins)
+
+
+@dataclass(frozen=True, slots=True)
 class WorkerLeft(SchedulerEvent):
     """A worker is gone. `graceful` (a retired worker) does not count against its tasks."""
 

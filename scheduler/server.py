@@ -33,6 +33,8 @@ from pardata.comm.settings import batched_send_interval, handshake_timeout, limi
 from . import admission
 from . import events as e
 from .dashboard import Dashboard
+from .journal import (CLIENT, CLIENT_LEFT, CLIENT_MESSAGES, DONE, WORKER_JOINED, WORKER_LEFT, JournalWriter,
+                      RecoveryGate, replay)
 from .metrics import ClusterMetrics, upstream_progress
 from .settings import state_from_config
 from .shuffle_runs import ShuffleRunRequested
@@ -64,9 +66,15 @@ class SchedulerServer:
         authenticator=None,
         security=None,
         dashboard_address: str | None = "127.0.0.1:0",
+        journal_directory: str | None = None,
+        recovery_grace: float = 10.0,
         **state_options,
     ) -> None:
         self.state = state_from_config(**state_options)
+        # With a journal directory, a scheduler restarted there resumes the work (journal.py).
+        self.journal = JournalWriter(journal_directory) if journal_directory else None
+        self.recovery_grace = recovery_grace
+        self._gate: RecoveryGate | None = None
         self.limits = limits or limits_from_config()
         self.authenticator = authenticator
         self.security = security
@@ -104,6 +112,7 @@ class SchedulerServer:
 
     async def start(self) -> "SchedulerServer":
         self._done = asyncio.Event()
+        self._recover()
         self.listener = await listen(
             self._requested_address,
             self._on_comm,
@@ -137,6 +146,8 @@ class SchedulerServer:
         if self._tick_task is not None:
             await asyncio.gather(self._tick_task, return_exceptions=True)
         await self.dashboard.stop()
+        if self.journal is not None:
+            self.journal.close(remove=True)  # a clean shutdown leaves nothing to resume
         if self._done is not None:
             self._done.set()
         logger.info("scheduler %s closed", self.id)
@@ -156,6 +167,8 @@ class SchedulerServer:
         while True:
             await asyncio.sleep(self.tick_interval)
             try:
+                if self._gate is not None:
+                    self._open_gate(self._gate.tick(time.monotonic()))
                 self.handle(e.Tick(time.monotonic()))
             except Exception:
                 pass  # logged by handle; the next tick may do better
@@ -185,11 +198,55 @@ class SchedulerServer:
                     continue
             if stream is not None:
                 self._send(stream, msg)
+        if self.journal is not None:
+            self.journal.flush()
+
+    # --- recovery from the journal ---------------------------------------------------------
+
+    def _recover(self) -> None:
+        """Rebuild the tasks from the journal left by a scheduler that died here, then
+        wait (`RecoveryGate`) for the workers holding results still needed."""
+        if self.journal is None:
+            return
+        records = self.journal.load()
+        self.journal.open()
+        if not records:
+            return
+        recovery = replay(records, time.monotonic())
+        for event in recovery.events:  # nobody is connected yet: commands go nowhere
+            try:
+                self.state.handle(event)
+            except Exception:  # noqa: BLE001 - one bad record must not stop the rest
+                logger.exception("journal: could not replay %r", event)
+        expected = recovery.expected_workers(self.state)
+        if expected:
+            self._gate = RecoveryGate(expected, time.monotonic() + self.recovery_grace)
+        logger.warning("scheduler resumed from its journal (%d records): %d tasks, waiting up to %gs for %d "
+                       "worker(s) holding results", recovery.records, len(self.state.tasks), self.recovery_grace,
+                       len(expected))
+
+    def _worker_joined(self, event: e.WorkerJoined) -> None:
+        if self.journal is not None:
+            self.journal.append(WORKER_JOINED, event.worker)
+        if self._gate is None:
+            self.handle(event)
+        else:
+            self._open_gate(self._gate.join(event))
+
+    def _open_gate(self, joins: list) -> None:
+        if self._gate is not None and self._gate.open:
+            self._gate = None
+            logger.info("recovery: %d worker(s) back; scheduling resumes", len(joins))
+        joins = [j for j in joins if j.worker in self.workers]  # still connected
+        if joins:
+            self.handle(e.WorkersJoined(tuple(joins)))
 
     def _announce_removal(self, address: str) -> None:
         """Tell every worker and client that ``address`` left, before any reassignment of
         its work goes out: transfers from it are abandoned at once (a frozen peer never
         answers, a dead one is refused) and its keys are fetched from the next holder."""
+        if self.journal is not None:
+            self.journal.append(WORKER_LEFT, address)
         msg = m.WorkerRemoved(address=address)
         for stream in (*self.workers.values(), *self.clients.values()):
             self._send(stream, msg)
@@ -250,8 +307,8 @@ class SchedulerServer:
             "local_directory": reg.local_directory,
         }
         recovered = dict(zip(reg.keys, reg.nbytes))
-        self.handle(e.WorkerJoined(address, reg.nthreads, reg.memory_limit, dict(reg.resources), time.monotonic(),
-                                   recovered))
+        self._worker_joined(e.WorkerJoined(address, reg.nthreads, reg.memory_limit, dict(reg.resources),
+                                           time.monotonic(), recovered))
         logger.info("worker %s (%s, %d threads) joined%s", address, reg.name, reg.nthreads,
                     f" with {len(recovered)} results recovered from its disk" if recovered else "")
         reason, graceful = "connection lost", False
@@ -271,6 +328,8 @@ class SchedulerServer:
                         events.append(ev)
                         if type(one) is m.TaskDone:
                             self.task_stream.append((one.key, address, one.start, one.stop, "done"))
+                            if self.journal is not None:
+                                self.journal.append(DONE, address, one)
                         elif type(one) is m.TaskFailed:
                             self.metrics.task_failed(address, one)
                     elif type(one) is m.WorkerMetrics:
@@ -295,6 +354,8 @@ class SchedulerServer:
                     reason = f"{killed} ({reason})"
                 if not self._closed:
                     logger.info("worker %s left: %s", address, reason)
+                    if self._gate is not None:
+                        self._gate.left(address)
                     self._announce_removal(address)
                     self.handle(e.WorkerLeft(address, reason, time.monotonic(), graceful))
 
@@ -311,6 +372,8 @@ class SchedulerServer:
                 now = time.monotonic()
                 events = []
                 for one in unbatch(msg):
+                    if self.journal is not None and type(one) in CLIENT_MESSAGES:
+                        self.journal.append(CLIENT, client, one)
                     if type(one) is m.SubmitGraph:
                         events.append(graph_event(client, one, now, self._resolve_workers(one.workers)))
                     elif type(one) is m.Query:
@@ -332,6 +395,8 @@ class SchedulerServer:
                 del self.clients[client]
                 stream.abort()
                 if not self._closed:
+                    if self.journal is not None:
+                        self.journal.append(CLIENT_LEFT, client)
                     self.handle(e.ClientLeft(client))
 
     def _shuffle_run(self, msg: m.ShuffleRunRequest) -> m.ShuffleRunReply:

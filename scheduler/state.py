@@ -99,6 +99,7 @@ from .events import (
     WorkerHeartbeat,
     WorkerJoined,
     WorkerLeft,
+    WorkersJoined,
 )
 from .queries import QueriesMixin
 from .shuffle_runs import ShuffleRunRequested, ShuffleRunsMixin
@@ -197,6 +198,7 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin, ShuffleRun
         self._table = self._transition_table()
         self._handlers = {
             WorkerJoined: self._on_worker_joined,
+            WorkersJoined: self._on_workers_joined,
             WorkerLeft: self._on_worker_left,
             WorkerHeartbeat: self._on_heartbeat,
             Tick: self._on_tick,
@@ -319,6 +321,12 @@ class SchedulerState(TransitionsMixin, SubmissionMixin, QueriesMixin, ShuffleRun
         self._unrunnable_dirty = True
         if ev.recovered:
             self._adopt_recovered(ws, ev.recovered)
+
+    def _on_workers_joined(self, ev: WorkersJoined) -> None:
+        for join in ev.joins:  # no placement in between: see WorkersJoined
+            if join.now > self.now:
+                self.now = join.now
+            self._on_worker_joined(join)
 
     def _adopt_recovered(self, ws: SchedulerWorker, keys_nbytes) -> None:
         """Results a restarted worker found on its disk: use those still needed.

@@ -149,27 +149,7 @@ class WorkerServer:
         self.shuffle.start(f"pardata-worker-{self.name}")  # found by shuffle tasks on those threads
         recovered = dict(self.store.buffer.recovered) if self.store.buffer is not None else {}
         try:
-            comm = await connect(
-                self.scheduler_address, timeout=connect_timeout(), limits=self.limits, name=f"worker {self.name}",
-                security=self.security,
-            )
-            await comm.write(
-                m.RegisterWorker(
-                    address=self.address,
-                    name=str(self.name),
-                    nthreads=self.nthreads,
-                    memory_limit=self.memory_limit,
-                    resources=self.resources,
-                    pid=os.getpid(),
-                    local_directory=self.local_directory,
-                    keys=list(recovered),
-                    nbytes=list(recovered.values()),
-                )
-            )
-            reply = await comm.read()
-            if not isinstance(reply, m.WorkerRegistered):
-                comm.abort()
-                raise CommError(f"the scheduler refused worker {self.address}: {getattr(reply, 'op', reply)}")
+            comm, reply = await self._register(connect_timeout(), recovered)
         except BaseException:
             await self._teardown()
             raise
@@ -186,6 +166,77 @@ class WorkerServer:
         self._spawn(self.diagnostics.run(reply.heartbeat_interval))
         logger.info("worker %s (%s) connected to %s", self.address, self.name, self.scheduler_address)
         return self
+
+    async def _register(self, timeout: float, held: dict) -> tuple:
+        """Connect to the scheduler and register, listing the results ``held`` here."""
+        comm = await connect(self.scheduler_address, timeout=timeout, limits=self.limits,
+                             name=f"worker {self.name}", security=self.security)
+        try:
+            await comm.write(
+                m.RegisterWorker(
+                    address=self.address,
+                    name=str(self.name),
+                    nthreads=self.nthreads,
+                    memory_limit=self.memory_limit,
+                    resources=self.resources,
+                    pid=os.getpid(),
+                    local_directory=self.local_directory,
+                    keys=list(held),
+                    nbytes=list(held.values()),
+                )
+            )
+            reply = await comm.read()
+            if not isinstance(reply, m.WorkerRegistered):
+                raise CommError(f"the scheduler refused worker {self.address}: {getattr(reply, 'op', reply)}")
+        except BaseException:
+            comm.abort()
+            raise
+        return comm, reply
+
+    async def _reconnect(self, reason: str) -> None:
+        """The scheduler connection broke (the scheduler died and may be restarted from
+        its journal, or the network failed): register again, for up to
+        ``distributed.worker.reconnect-timeout``, with the results held here.
+
+        Every assignment of the old connection is void: the state machine starts afresh
+        (runs still going finish as stale), and the scheduler decides what of the held
+        results it still needs. If the scheduler does not come back, the worker closes
+        with ``rejoin`` set, so that its nanny starts a fresh one.
+        """
+        self._status = "reconnecting"
+        if self.stream is not None:
+            self.stream.abort()
+        timeout = _reconnect_timeout()
+        logger.warning("worker %s: %s; registering again for up to %gs", self.address, reason, timeout)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        self.state = WorkerState(self.address, self.nthreads, validate=self.validate,
+                                 executor_lookahead=_executor_lookahead(), **self._transfer_limits())
+        while True:
+            held = {key: self.store.nbytes(key) for key in self.store}
+            try:
+                comm, reply = await self._register(max(deadline - loop.time(), 0.1), held)
+                break
+            except (CommError, OSError) as exc:
+                if loop.time() >= deadline or self._status != "reconnecting":
+                    if self._status == "reconnecting":
+                        self._status = "running"  # so that close() runs its course
+                        self.rejoin = True
+                        await self.close(f"{reason}; could not register again: {exc}", report=False)
+                    return
+                await asyncio.sleep(0.2)
+        if self._status != "reconnecting":  # closed meanwhile
+            comm.abort()
+            return
+        for key in [k for k in self.store if k not in held]:
+            self.store.pop(key)  # finished meanwhile, unknown to the scheduler
+        self.stream = BatchedSend(interval=batched_send_interval())
+        self.stream.start(comm)
+        self._status = "running"
+        if held:
+            self.handle(ev.DataScattered(held))
+        self._spawn(self._read_scheduler(comm))
+        logger.info("worker %s registered again with %d results", self.address, len(held))
 
     def _start_memory(self) -> None:
         """With a memory limit: the spilling store and the monitor (started once registered)."""
@@ -326,6 +377,9 @@ class WorkerServer:
         except CommError as exc:
             reason = f"lost the scheduler connection: {exc}"
             self.rejoin = True
+            if self._status == "running" and _reconnect_timeout() > 0:
+                self._spawn(self._reconnect(reason))
+                return
         if self._status == "running":
             self._spawn(self.close(reason, report=False))
 
@@ -532,6 +586,12 @@ def _executor_lookahead() -> float:
     executor per busy thread (see ``WorkerState``), so that a thread does not wait for
     the event loop between them; 0 turns it off."""
     return float(parse_timedelta(config.get("distributed.worker.executor-lookahead", "5ms")))
+
+
+def _reconnect_timeout() -> float:
+    """``distributed.worker.reconnect-timeout``: how long a worker whose scheduler
+    connection broke keeps registering again before it gives up (0: at once)."""
+    return float(parse_timedelta(config.get("distributed.worker.reconnect-timeout", "30s")))
 
 
 class _Closing(Exception):

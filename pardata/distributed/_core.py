@@ -63,6 +63,7 @@ class ClientCore(WorkerTraffic):
         self._request_ids = itertools.count(1)
         self._stream: BatchedSend | None = None
         self._reader: asyncio.Task | None = None
+        self._reconnector: asyncio.Task | None = None
         self._callbacks: ThreadPoolExecutor | None = None
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -70,8 +71,17 @@ class ClientCore(WorkerTraffic):
     async def start(self, timeout: float | None = None) -> "ClientCore":
         """Connect and register; gives up after ``timeout`` (default: the connect timeout)."""
         self.loop = asyncio.get_running_loop()
-        comm = await connect(self.scheduler_address, timeout=timeout or connect_timeout(), limits=self.limits,
-                             name=self.id, security=self.security)
+        comm = await self._register(timeout or connect_timeout())
+        self._stream = BatchedSend(interval=batched_send_interval())
+        self._stream.start(comm)
+        self.status = "running"
+        self._reader = self.loop.create_task(self._read(comm))
+        self._flush()
+        return self
+
+    async def _register(self, timeout: float):
+        comm = await connect(self.scheduler_address, timeout=timeout, limits=self.limits, name=self.id,
+                             security=self.security)
         try:
             await comm.write(m.RegisterClient(client=self.id))
             reply = await comm.read()
@@ -80,12 +90,54 @@ class ClientCore(WorkerTraffic):
         except BaseException:
             comm.abort()
             raise
+        return comm
+
+    async def _reconnect(self, reason: str) -> None:
+        """The scheduler connection broke: register again (same client id) for up to
+        ``distributed.client.reconnect-timeout``. A scheduler restarted from its journal
+        still knows what this client wants, so nothing is resubmitted; pending keys the
+        scheduler no longer knows are reported lost. Messages sent meanwhile wait in the
+        outbox. Questions in flight fail (their answers died with the connection)."""
+        timeout = _reconnect_timeout()
+        logger.warning("client %s: %s; reconnecting for up to %gs", self.id, reason, timeout)
+        requests, self._requests = self._requests, {}
+        for waiter in requests.values():
+            if not waiter.done():
+                waiter.set_exception(FutureLostError(reason))
+        deadline = self.loop.time() + timeout
+        while True:
+            try:
+                comm = await self._register(max(deadline - self.loop.time(), 0.1))
+                break
+            except (CommError, OSError) as exc:
+                if self.status != "reconnecting":
+                    return
+                if self.loop.time() >= deadline:
+                    self.status = "broken"
+                    why = f"{reason}; could not reconnect within {timeout}s: {exc}"
+                    self._fail_everything(lambda st: st.lose(why), why)
+                    return
+                await asyncio.sleep(0.2)
+        if self.status != "reconnecting":  # closed meanwhile
+            comm.abort()
+            return
         self._stream = BatchedSend(interval=batched_send_interval())
         self._stream.start(comm)
         self.status = "running"
         self._reader = self.loop.create_task(self._read(comm))
         self._flush()
-        return self
+        logger.info("client %s reconnected to %s", self.id, self.scheduler_address)
+        with self._lock:
+            pending = [k for k, st in self.states.items() if not st.done()]
+        if pending:
+            try:
+                known = await self.task_states(pending)
+            except (FutureLostError, RuntimeError):
+                return  # broke again: the next reconnection checks again
+            for key, state in known.items():
+                st = self.states.get(key)
+                if state == "forgotten" and st is not None and not st.done():
+                    st.lose(f"the scheduler forgot {key!r} while client {self.id} was disconnected ({reason})")
 
     async def close(self) -> None:
         if self.status in ("closing", "closed"):
@@ -97,6 +149,9 @@ class ClientCore(WorkerTraffic):
         if self._reader is not None:
             self._reader.cancel()
             await asyncio.gather(self._reader, return_exceptions=True)
+        if self._reconnector is not None:
+            self._reconnector.cancel()
+            await asyncio.gather(self._reconnector, return_exceptions=True)
         await self.pool.close()
         self._fail_everything(lambda st: st.cancel("the client closed"), "the client closed")
         if self._callbacks is not None:
@@ -105,7 +160,7 @@ class ClientCore(WorkerTraffic):
 
     def run_sync(self, coro, timeout: float | None = None) -> Any:
         """Run ``coro`` on the loop from another thread and wait (blocking clients only)."""
-        if self.runner is None or self.status != "running":
+        if self.runner is None or self.status not in ("running", "reconnecting"):
             coro.close()
             if self.runner is None:
                 raise RuntimeError("this client is asynchronous: await its coroutines instead")
@@ -188,7 +243,7 @@ class ClientCore(WorkerTraffic):
                 self._refs.pop(key, None)
                 self.states.pop(key, None)
                 released.append(key)
-            if released and self.status in ("created", "running"):
+            if released and self.status in ("created", "running", "reconnecting"):
                 self._outbox.append(released)
         if released:
             self._flush()
@@ -256,6 +311,9 @@ class ClientCore(WorkerTraffic):
                     self._on_message(one)
         except CommError as exc:
             reason = f"lost the connection to the scheduler: {exc}"
+            if self.status == "running" and _reconnect_timeout() > 0:
+                self.status = "reconnecting"
+                self._reconnector = self.loop.create_task(self._reconnect(reason))
         finally:
             if self.status == "running":
                 self.status = "broken"
@@ -351,6 +409,15 @@ class ClientCore(WorkerTraffic):
         """Cancel every key of every client on the scheduler; returns the tasks left."""
         data, _ = await self.query("restart")
         return data
+
+
+def _reconnect_timeout() -> float:
+    """``distributed.client.reconnect-timeout``: how long a client whose scheduler
+    connection broke tries to register again before its futures fail (0: at once)."""
+    from pardata import config
+    from pardata._units import parse_timedelta
+
+    return float(parse_timedelta(config.get("distributed.client.reconnect-timeout", "10s")))
 
 
 def _call_logged(fn, future) -> None:

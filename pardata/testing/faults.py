@@ -10,13 +10,15 @@ by reference. ``delay`` makes each task sleep that long: faults then land mid-ta
 
 from __future__ import annotations
 
+import os
 import time
+import uuid
 
 import numpy as np
 
 import pardata
 
-__all__ = ["layered_graph", "expected_total", "seed_block", "mix", "total", "wait_until", "worker_pids"]
+__all__ = ["layered_graph", "expected_total", "seed_block", "mix", "total", "runs", "wait_until", "worker_pids"]
 
 BLOCK = 2000  # int64 values per block
 
@@ -31,31 +33,44 @@ def _mix_values(a: np.ndarray, b: np.ndarray, k: int) -> np.ndarray:
 
 def seed_block(i: int, salt: int, delay: float = 0.0, marker: str | None = None) -> np.ndarray:
     """Block ``i`` of the first layer. With ``marker`` (a directory), each run leaves a
-    file there, so a test can count how often tasks ran."""
-    _ran(marker, f"seed-{salt}-{i}")
+    ``NAME.start.*`` file there when it starts and ``NAME.done.*`` when it ends, so a
+    test can count how often, and when, tasks ran (see `runs`)."""
+    name = f"seed-{salt}-{i}"
+    _mark(marker, name, "start")
     if delay:
         time.sleep(delay)
-    return _seed_values(i, salt)
+    out = _seed_values(i, salt)
+    _mark(marker, name, "done")
+    return out
 
 
 def mix(a: np.ndarray, b: np.ndarray, k: int, delay: float = 0.0, marker: str | None = None,
         name: str = "") -> np.ndarray:
-    _ran(marker, name)
+    _mark(marker, name, "start")
     if delay:
         time.sleep(delay)
-    return _mix_values(a, b, k)
+    out = _mix_values(a, b, k)
+    _mark(marker, name, "done")
+    return out
 
 
 def total(*blocks) -> int:
     return int(sum(int(b.sum()) for b in blocks))
 
 
-def _ran(marker: str | None, name: str) -> None:
+def _mark(marker: str | None, name: str, phase: str) -> None:
     if marker:
-        import os
-        import uuid
+        open(os.path.join(marker, f"{name}.{phase}.{uuid.uuid4().hex}"), "w").close()
 
-        open(os.path.join(marker, f"{name}.{uuid.uuid4().hex}"), "w").close()
+
+def runs(marker: str, phase: str = "start") -> dict[str, int]:
+    """``{task name: how many runs reached phase "start" or "done"}`` from a marker directory."""
+    counts: dict[str, int] = {}
+    for entry in os.listdir(marker):
+        name, kind, _ = entry.rsplit(".", 2)
+        if kind == phase:
+            counts[name] = counts.get(name, 0) + 1
+    return counts
 
 
 def layered_graph(salt: int, width: int = 110, depth: int = 5, delay: float = 0.0, marker: str | None = None):

@@ -7,6 +7,7 @@ A small stand-in scheduler on 127.0.0.1 accepts the registration of a real
 """
 
 import asyncio
+import os
 import subprocess
 import sys
 
@@ -37,9 +38,13 @@ async def _worker_exit_code(ending: str) -> int:
             comm.abort()
 
     listener = await listen("tcp://127.0.0.1:0", serve, name="stand-in scheduler")
+    # A broken connection is first retried for distributed.worker.reconnect-timeout (a
+    # scheduler restarted from its journal takes the worker back: tests/cluster); here
+    # the worker gives up at once.
+    env = {**os.environ, "PARDATA_DISTRIBUTED__WORKER__RECONNECT_TIMEOUT": "0"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "worker", listener.address, "--no-nanny", "--no-auth", "--nthreads", "1",
-        "--memory-limit", "0", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        "--memory-limit", "0", stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
     )
     try:
         await asyncio.wait_for(registered.wait(), 60)
