@@ -116,6 +116,27 @@ class ShuffleService:
     def read(self, shuffle_id: str, run: ShuffleRun, j: int) -> list:
         return self._call(self._read(shuffle_id, run, j))
 
+    @property
+    def memory_limit(self) -> int:
+        return self.server.memory_limit
+
+    def output_size(self, shuffle_id: str, run: ShuffleRun, j: int) -> tuple:
+        """``(bytes, first shard or None)`` of output ``j`` held here (0 if owned elsewhere)."""
+        if run.owner(j) != self.address:
+            return 0, None
+        return self._call(self._output_size(shuffle_id, run.run_id, j))
+
+    async def _output_size(self, shuffle_id: str, run_id: int, j: int) -> tuple:
+        store = self.stores.get((shuffle_id, run_id))
+        if store is None:
+            return 0, None
+        pieces = store.memory.get(j, [])
+        path = os.path.join(store.directory, f"{j}.bin")
+        on_disk, first = await asyncio.get_running_loop().run_in_executor(self._io, _size_and_first, path)
+        if first is None and pieces:
+            first = pieces[0][1]
+        return on_disk + sum(len(b) for _, b in pieces), first
+
     def _call(self, coro):
         if self.closed or self.loop is None:
             coro.close()
@@ -288,7 +309,8 @@ class ShuffleService:
             reply = await self.server.pool.rpc(owner, m.ShuffleFetchOutput(shuffle_id=shuffle_id, run_id=run.run_id,
                                                                           output=j))
             if not isinstance(reply, m.ShuffleOutput):
-                raise RuntimeError(f"worker {owner} answered a shuffle output fetch with {getattr(reply, 'op', reply)!r}")
+                raise RuntimeError(f"worker {owner} answered a shuffle output fetch with "
+                                   f"{getattr(reply, 'op', reply)!r}")
             if reply.error:
                 raise RuntimeError(reply.error)
             return list(zip(reply.inputs, reply.shards))
@@ -330,6 +352,20 @@ def _append_all(jobs: list) -> None:
                 for i, data in pieces:
                     f.write(_RECORD.pack(i, len(data)))
                     f.write(data)
+
+
+def _size_and_first(path: str) -> tuple:
+    """Bytes of shards in an output's file, and its first shard (None if no file)."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            head = f.read(_RECORD.size)
+            if len(head) < _RECORD.size:
+                return 0, None
+            _, n = _RECORD.unpack(head)
+            return size, f.read(n)
+    except FileNotFoundError:
+        return 0, None
 
 
 def _read_and_remove(path: str) -> list:

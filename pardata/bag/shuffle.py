@@ -190,10 +190,20 @@ def _p2p_group(key: Any, pieces: list, j: int) -> list:
     return group_buckets(key, pieces)
 
 
+def _p2p_heaviest(key: Any, bucket: list) -> str:
+    from collections import Counter
+
+    if not bucket:
+        return "none (no elements)"
+    k, n = Counter(keyfunc(key)(x) for x in bucket).most_common(1)[0]
+    return f"{k!r}, on {n} of {len(bucket)} elements ({n / len(bucket):.0%})"
+
+
 def groupby_p2p_layer(layer: Layer, name: str, key: Any, nout: int) -> TasksLayer:
     """The same groups by the peer-to-peer shuffle: buckets go straight from the worker
     that cut them to the disk of the worker that groups them."""
-    spec = ShuffleSpec(name, nout, f"{name}-barrier", partial(_p2p_split, key), partial(_p2p_group, key))
+    spec = ShuffleSpec(name, nout, f"{name}-barrier", partial(_p2p_split, key), partial(_p2p_group, key),
+                       partial(_p2p_heaviest, key))
     inputs = [(layer.name, i) for i in range(layer.npartitions)]
     # a partition task: the element-wise steps before it stream into it
     graph = p2p_graph(spec, name, inputs, f"{name}-transfer", PartitionOp(shuffle_transfer, "value"))

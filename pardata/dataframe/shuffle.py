@@ -228,11 +228,27 @@ def _combine_groups(meta, ignore_index: bool, groups: list, j: int):
     return out.reset_index(drop=True) if ignore_index else out
 
 
+def _heaviest_key(partitioner: Partitioner, df) -> str:
+    """The most frequent shuffle key of ``df``, in words (for the skew error)."""
+    on = list(partitioner.on)
+    if not on:
+        counts = df.index.value_counts(dropna=False)
+    elif len(on) == 1:
+        counts = df[on[0]].value_counts(dropna=False)
+    else:
+        counts = df.groupby(on, dropna=False).size().sort_values(ascending=False)
+    if not len(counts):
+        return "none (no rows)"
+    n, key = int(counts.iloc[0]), counts.index[0]
+    key = key.item() if isinstance(key, np.generic) else key
+    return f"{key!r}, on {n} of {len(df)} rows ({n / len(df):.0%})"
+
+
 def p2p_layer(name: str, input_name: str, n_in: int, n_out: int, partitioner: Partitioner,
               meta, ignore_index: bool) -> dict:
     """The peer-to-peer shuffle of partitions ``(input_name, i)`` into ``(name, j)``."""
     spec = ShuffleSpec(name, n_out, f"shuffle-barrier-{name}", partial(_split_groups, partitioner),
-                       partial(_combine_groups, meta, ignore_index))
+                       partial(_combine_groups, meta, ignore_index), partial(_heaviest_key, partitioner))
     return p2p_graph(spec, name, [(input_name, i) for i in range(n_in)], f"shuffle-transfer-{name}")
 
 

@@ -24,6 +24,7 @@ task finds it with ``current_service()``.
 """
 from pardata.shuffle._hook import current_service, register_service, unregister_service
 from pardata.shuffle.tasks import (
+    ShuffleOutputTooLarge,
     ShuffleRun,
     ShuffleSpec,
     dump_shard,
@@ -35,6 +36,6 @@ from pardata.shuffle.tasks import (
 )
 
 __all__ = [
-    "ShuffleRun", "ShuffleSpec", "current_service", "dump_shard", "load_shard", "p2p_graph",
+    "ShuffleOutputTooLarge", "ShuffleRun", "ShuffleSpec", "current_service", "dump_shard", "load_shard", "p2p_graph",
     "register_service", "shuffle_barrier", "shuffle_transfer", "shuffle_unpack", "unregister_service",
 ]

@@ -2,7 +2,14 @@
 
 The collection supplies two functions in a ``ShuffleSpec``: ``split(partition, n_out)``
 -> ``{j: group}`` (non-empty groups only) and ``combine(groups, j)`` -> output partition
-``j`` from its groups in input order (an empty list when no row went there).
+``j`` from its groups in input order (an empty list when no row went there), and may
+supply ``heaviest(group)`` -> a few words on its most frequent key.
+
+Skew: an output whose shards add up to more than ``distributed.shuffle.max-output-fraction``
+(default 0.25) of its worker's memory limit would take several times that to build
+(shards, unpickled groups, the concatenation, the task after it) and likely get the
+worker killed, again on every retry. It fails instead, at once, with a
+``ShuffleOutputTooLarge`` naming its size and its heaviest key.
 """
 from __future__ import annotations
 
@@ -10,6 +17,7 @@ import pickle
 from dataclasses import dataclass
 from typing import Any, Callable, Hashable
 
+from pardata import config
 from pardata.core.spec import Ref, Task
 
 Key = Hashable
@@ -25,6 +33,11 @@ class ShuffleSpec:
     barrier: Key
     split: Callable
     combine: Callable
+    heaviest: Callable | None = None
+
+
+class ShuffleOutputTooLarge(MemoryError):
+    """One output partition of a shuffle is too large for its worker (a skewed key)."""
 
 
 @dataclass(frozen=True)
@@ -75,17 +88,43 @@ def shuffle_barrier(spec: ShuffleSpec, *runs: ShuffleRun) -> ShuffleRun:
     return runs[0]
 
 
-def shuffle_unpack(spec: ShuffleSpec, j: int, run: ShuffleRun) -> Any:
-    """Output partition ``j`` from the shards its owner received."""
+def shuffle_unpack(spec: ShuffleSpec, j: int, run: ShuffleRun, *anchor: Any) -> Any:
+    """Output partition ``j`` from the shards its owner received. (``anchor``: see ``p2p_graph``.)"""
     if not run.workers:  # no input partitions at all
         return spec.combine([], j)
-    pieces = _service().read(spec.id, run, j)
+    service = _service()
+    _check_size(spec, service, run, j)
+    pieces = service.read(spec.id, run, j)
     pieces.sort(key=lambda p: p[0])
     groups = []
     for k in range(len(pieces)):
         groups.append(load_shard(pieces[k][1]))
         pieces[k] = None  # free each shard's bytes once unpickled
     return spec.combine(groups, j)
+
+
+def _check_size(spec: ShuffleSpec, service, run: ShuffleRun, j: int) -> None:
+    limit = service.memory_limit
+    fraction = float(config.get("distributed.shuffle.max-output-fraction", 0.25))
+    if not limit or not fraction:
+        return
+    nbytes, sample = service.output_size(spec.id, run, j)
+    if nbytes <= fraction * limit:
+        return
+    from pardata._units import format_bytes
+
+    heavy = ""
+    if spec.heaviest is not None and sample is not None:
+        try:
+            heavy = f" Its heaviest key, in a sample of its shards: {spec.heaviest(load_shard(sample))}."
+        except Exception:  # noqa: BLE001 - the size alone still says what is wrong
+            heavy = ""
+    raise ShuffleOutputTooLarge(
+        f"output partition {j} of shuffle {spec.id} holds {format_bytes(nbytes)} on worker {service.address}, "
+        f"more than {fraction:g} of its memory limit ({format_bytes(limit)}): building it would likely get "
+        f"the worker killed.{heavy} Spread that key over more rows (add a salt column to the key), use more "
+        "output partitions, or give the workers more memory "
+        "(config distributed.shuffle.max-output-fraction sets this check).")
 
 
 def _service():
@@ -98,7 +137,12 @@ def p2p_graph(spec: ShuffleSpec, name: str, inputs: list, transfer_name: str,
               transfer_func: Callable = shuffle_transfer) -> dict:
     """``transfer`` tasks ``(transfer_name, i)`` over ``inputs`` (keys), the barrier
     ``spec.barrier`` and the outputs ``(name, j)``. ``transfer_func`` may wrap
-    ``shuffle_transfer`` (e.g. so that a bag streams elements into it)."""
+    ``shuffle_transfer`` (e.g. so that a bag streams elements into it).
+
+    Each output also takes the first transfer's (tiny) result as an extra input: with one
+    input to the barrier, linear fusion would otherwise merge the barrier into a lone
+    surviving output, and the scheduler must see the barrier under its own key.
+    """
     graph: dict = {}
     refs = []
     for i, key in enumerate(inputs):
@@ -106,7 +150,8 @@ def p2p_graph(spec: ShuffleSpec, name: str, inputs: list, transfer_name: str,
         graph[k] = Task(k, transfer_func, spec, i, Ref(key))
         refs.append(Ref(k))
     graph[spec.barrier] = Task(spec.barrier, shuffle_barrier, spec, *refs)
+    anchor = refs[:1]
     for j in range(spec.npartitions_out):
         k = (name, j)
-        graph[k] = Task(k, shuffle_unpack, spec, j, Ref(spec.barrier))
+        graph[k] = Task(k, shuffle_unpack, spec, j, Ref(spec.barrier), *anchor)
     return graph

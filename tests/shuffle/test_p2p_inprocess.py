@@ -126,3 +126,19 @@ def test_bag_groupby_is_p2p_and_matches_python(client):
         expected.setdefault(w.split("-")[0], []).append(w)
     assert out == {k: sorted(v) for k, v in expected.items()}
     assert wait_for_no_files(client) == {}
+
+
+def test_an_output_read_away_from_its_owner_is_fetched_from_it(client):
+    from pardata.dataframe.shuffle import Partitioner, split_by
+
+    p = frame(4000, seed=4)
+    d = pdd.from_pandas(p, npartitions=10)
+    s = d.shuffle("k", npartitions=12)
+    # partition 7 alone becomes partition 0 of the result: its key no longer says which
+    # output it reads, so it may run on a worker that does not own output 7
+    got = s.partitions[7].compute()
+    expected = pd.concat([split_by(part, Partitioner("hash", ("k",)), 12)[7]
+                          for part in (p.iloc[i * 400:(i + 1) * 400] for i in range(10))])
+    pd.testing.assert_frame_equal(got.sort_values(["k", "v"]), expected.sort_values(["k", "v"]))
+    sizes = [len(g) for g in split_by(p, Partitioner("hash", ("k",)), 12)]
+    assert [len(s.get_partition(j).compute()) for j in range(12)] == sizes

@@ -66,3 +66,23 @@ def test_a_worker_killed_mid_shuffle_costs_a_rerun_not_the_job():
                                       expected.sort_values(["v"]).sort_index(kind="stable"))
         assert len(out) == len(p)
         assert client.scheduler_info()["shuffle_restarts"] >= 1  # it was mid-shuffle indeed
+
+
+def skewed_part(i, rows=400_000):
+    rng = np.random.default_rng(i)
+    k = rng.integers(1, 1000, rows)
+    k[rng.random(rows) < 0.7] = 0
+    return pd.DataFrame({"k": k, "a": rng.random(rows), "b": rng.random(rows)})
+
+
+def test_an_output_too_large_for_its_worker_fails_fast_naming_the_key():
+    from pardata.shuffle import ShuffleOutputTooLarge
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="200MiB",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        d = pdd.from_map(skewed_part, list(range(9)))  # 86 MB, 70% of the rows on key 0
+        shuffled = d.shuffle("k", npartitions=9, method="p2p").map_partitions(len)
+        expected = r"(?s)of its memory limit.*heaviest key.*: 0, on \d+ of \d+ rows"
+        with pytest.raises(ShuffleOutputTooLarge, match=expected):
+            shuffled.compute()
+        assert all(w["restarts"] == [] for w in client.scheduler_info()["workers"].values())
