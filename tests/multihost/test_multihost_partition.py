@@ -1,6 +1,9 @@
 """A network partition: the scheduler drops the worker it cannot hear from (after its
 heartbeat timeout), recomputes the results that worker held on the other one, and once
-the partition heals the cut-off host's worker registers again and gets work."""
+the partition heals the cut-off host's worker registers again and gets work.
+
+The rejoin once needed a fix: a worker the scheduler had dropped exited cleanly, so its
+nanny never started another (``CloseWorkerRequest.rejoin``, ``REJOIN_EXIT_CODE``)."""
 
 import pytest
 
@@ -91,8 +94,9 @@ def test_partitioned_worker_is_removed_recomputed_and_rejoins(make_lab):
     assert all(hosts == [h2] for hosts in out["after"].values()), out["after"]
     assert out["result"] == sum(sum(range(i * 100, i * 100 + 100)) for i in range(12))
 
-    # After the partition healed, a fresh worker on w1 registered and got work.
-    assert out["new_worker"] != out["cut_worker"]
+    # After the partition healed, the worker on w1 registered again and got work: either
+    # the same process reconnecting (its connection broke) or a fresh one its nanny
+    # started (it was told it had been dropped), whichever it learned first.
     assert out["new_worker_name"] == "w1"
     assert out["values"] == [list(range(i * 100, i * 100 + 100)) for i in range(100, 112)]
     assert h1 in out["placed"], f"no work went to the rejoined worker: {out['placed']}"
