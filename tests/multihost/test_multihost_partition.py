@@ -72,8 +72,11 @@ emit({
 """
 
 
-def test_partitioned_worker_is_removed_recomputed_and_rejoins(make_lab):
-    lab = make_lab(ENV)
+@pytest.mark.parametrize("reconnect", ["default", "nanny"])
+def test_partitioned_worker_is_removed_recomputed_and_rejoins(make_lab, reconnect):
+    # "nanny": the worker does not try to reconnect itself, so what comes back is the
+    # fresh process its nanny starts (a new address); "default": whichever path first.
+    lab = make_lab({**ENV, "PARDATA_DISTRIBUTED__WORKER__RECONNECT_TIMEOUT": "0"} if reconnect == "nanny" else ENV)
     sched = lab.start_scheduler("sched")
     lab.start_worker("w1", sched.address)
     lab.start_worker("w2", sched.address)
@@ -98,5 +101,7 @@ def test_partitioned_worker_is_removed_recomputed_and_rejoins(make_lab):
     # the same process reconnecting (its connection broke) or a fresh one its nanny
     # started (it was told it had been dropped), whichever it learned first.
     assert out["new_worker_name"] == "w1"
+    if reconnect == "nanny":
+        assert out["new_worker"] != out["cut_worker"]
     assert out["values"] == [list(range(i * 100, i * 100 + 100)) for i in range(100, 112)]
     assert h1 in out["placed"], f"no work went to the rejoined worker: {out['placed']}"
