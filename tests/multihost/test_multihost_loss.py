@@ -25,7 +25,7 @@ def counters(pardata_worker):
 
 
 def run(seed):
-    x = pa.random.default_rng(seed).integers(0, 100, size=(800, 800), chunks=100)
+    x = pa.random.default_rng(seed).integers(0, 100, size=(600, 600), chunks=100)
     before = sum(client.run(counters).values())
     start = time.monotonic()
     value = int((x @ x.T + x).sum().compute())
@@ -40,7 +40,7 @@ emit({"clean": clean, "lossy": lossy})
 
 
 def _expected(seed):
-    xn = pa.random.default_rng(seed).integers(0, 100, size=(800, 800), chunks=100).compute(scheduler="sync")
+    xn = pa.random.default_rng(seed).integers(0, 100, size=(600, 600), chunks=100).compute(scheduler="sync")
     return int((xn @ xn.T + xn).sum())
 
 
