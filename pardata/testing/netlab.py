@@ -198,7 +198,12 @@ class LabProcess:
                 pass
 
     def stop(self, timeout: float = 5.0) -> None:
-        """SIGTERM, then SIGKILL after ``timeout`` seconds; waits (bounded) for the exit."""
+        """SIGTERM, then SIGKILL after ``timeout`` seconds; waits (bounded) for the exit.
+
+        A process that had already exited is left alone (its group id may be free for
+        reuse); ``NetLab.close`` kills whatever is still inside the lab's namespaces."""
+        if not self.alive():
+            return
         self.signal(signal.SIGTERM)
         try:
             self.popen.wait(timeout)
@@ -233,7 +238,7 @@ class NetLab:
         if len(set(names)) != len(names):
             raise ValueError(f"lab host names must be unique, got {names}")
         self.id = f"{_PREFIX}{os.getpid()}x{secrets.token_hex(3)}"
-        self.bridge_netns = f"{self.id}-sw"
+        self.bridge_netns = f"{self.id}--br"  # no host name makes this (they have no '-')
         self.hosts = {
             name: LabHost(name, f"{self.id}-{name}", f"10.200.0.{i + 1}", f"p{i + 1}")
             for i, name in enumerate(names)
@@ -286,17 +291,28 @@ class NetLab:
         self._made.append(name)
 
     def close(self) -> None:
-        """Stop every process, kill what is left in the namespaces, delete them. Idempotent."""
+        """Stop every process, kill what is left in the namespaces, delete them. Idempotent.
+
+        Every step runs even when an earlier one fails; the failures are raised at the end."""
+        errors = []
         for proc in reversed(self.processes):
-            proc.stop(timeout=3.0)
+            try:
+                proc.stop(timeout=3.0)
+            except Exception as exc:  # noqa: BLE001 - the namespaces must still go
+                errors.append(f"stopping {proc.label}: {exc}")
         self.processes.clear()
         for name in reversed(self._made):
-            _kill_netns_processes(name)
-            _run(["ip", "netns", "del", name], check=False)
+            try:
+                _kill_netns_processes(name)
+                _run(["ip", "netns", "del", name])
+            except Exception as exc:  # noqa: BLE001 - the other namespaces must still go
+                errors.append(f"deleting namespace {name}: {exc}")
         self._made.clear()
         if self.directory:
             shutil.rmtree(self.directory, ignore_errors=True)
             self.directory = ""
+        if errors:
+            raise NetLabError("lab teardown incomplete: " + "; ".join(errors))
 
     # --- running things inside hosts -----------------------------------------------------------
 

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from pardata.testing.netlab import NetLab, NetLabError
+from pardata.testing.netlab import NetLab, NetLabError, remove_stale_labs
 
 pytestmark = [pytest.mark.multihost, pytest.mark.timeout(60)]
 
@@ -80,3 +80,16 @@ def test_bad_lab_arguments_are_refused_with_the_cause():
         lab.set_loss("a", 150)
     with pytest.raises(NetLabError, match="not running"):
         lab.exec("a", ["true"])
+
+
+def test_labs_left_by_a_dead_process_are_removed(make_lab):
+    make_lab(hosts=("a",))  # skips here when labs cannot be built
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = f"pdnl{gone.pid}x0badc0-a"
+    subprocess.run(["ip", "netns", "add", stale], check=True)
+    try:
+        assert stale in remove_stale_labs()
+        assert _lab_namespaces(stale) == []
+    finally:
+        subprocess.run(["ip", "netns", "del", stale], capture_output=True)
