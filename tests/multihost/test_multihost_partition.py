@@ -9,8 +9,9 @@ import pytest
 
 pytestmark = [pytest.mark.multihost, pytest.mark.processes, pytest.mark.timeout(120)]
 
-#: Short liveness timeouts so a partition is noticed within seconds.
-ENV = {"PARDATA_DISTRIBUTED__SCHEDULER__WORKER_TTL": "3s"}
+#: A short liveness timeout, so a partition is noticed within seconds (not so short that
+#: a worker slowed down by busy cores is taken for lost).
+ENV = {"PARDATA_DISTRIBUTED__SCHEDULER__WORKER_TTL": "6s"}
 
 SCRIPT = r"""
 import sys
