@@ -28,9 +28,12 @@ assumed: many kernels in CI lack it. ``start_delay_proxy`` adds latency in user 
 (``pardata.testing.delay_proxy``).
 
 Processes started by ``start_scheduler``/``start_worker`` are the real command-line
-programs (``python -m scheduler``, ``python -m worker``). ``run_python`` runs a script
-inside a host and returns what it passed to ``emit`` (one JSON value), so a test can
-assert on results computed behind the lab's walls.
+programs (``python -m scheduler``, ``python -m worker``); after ``use_auth()`` they get
+``--auth-file`` with a fresh cluster secret and scripts get ``$PARDATA_AUTH_SECRET``.
+``run_python`` runs a script inside a host and returns what it passed to ``emit`` (one
+JSON value), so a test can assert on results computed behind the lab's walls;
+``start_python`` and ``checkpoint`` let the test inject a fault at a chosen point of a
+running script.
 """
 
 from __future__ import annotations
