@@ -91,15 +91,21 @@ class Client:
     ``Client(cluster)`` take the cluster's own; ``Client(address)`` without
     ``security=`` reads ``Security.from_env()``: the secret from
     ``$PARDATA_AUTH_SECRET`` or the file named by ``$PARDATA_AUTH_FILE`` (such as the
-    one ``pardata-scheduler`` writes). A wrong or missing secret raises
-    ``AuthenticationError`` saying so.
+    one ``pardata-scheduler`` writes). ``Client(scheduler_file=PATH)`` reads the
+    address from the file ``pardata-scheduler --scheduler-file`` writes (waiting for it
+    up to ``timeout``) and, lacking another secret, the ``auth_file`` it names. A wrong
+    or missing secret raises ``AuthenticationError`` saying so.
     """
 
-    def __init__(self, address=None, *, security=None, timeout: float | None = 30.0, set_as_default: bool = True,
-                 **cluster_kwargs) -> None:
+    def __init__(self, address=None, *, security=None, scheduler_file=None, timeout: float | None = 30.0,
+                 set_as_default: bool = True, **cluster_kwargs) -> None:
         self.cluster = None
         self._owns_cluster = False
         self.status = "connecting"
+        if scheduler_file is not None:
+            if address is not None:
+                raise TypeError("give an address or a scheduler_file, not both")
+            address, security = _from_scheduler_file(scheduler_file, security, timeout)
         if address is None:
             from .cluster import LocalCluster
 
@@ -293,6 +299,33 @@ class Client:
             rebuild, extra = coll.__pardata_postpersist__()
             out.append(rebuild({k: DataNode(k, futures[k]) for k in ks}, *extra))
         return out[0] if single else out
+
+
+def _from_scheduler_file(path, security, timeout: float | None) -> tuple:
+    """The address in a scheduler file, and ``security``, else the environment's, else
+    one with the secret of the ``auth_file`` the file names."""
+    import json
+    import os
+    import time
+
+    from pardata.security import Security
+
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        try:
+            with open(path) as f:
+                info = json.load(f)
+            address = info["address"]
+            break
+        except (FileNotFoundError, ValueError, KeyError):  # not written yet, or half written
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"no scheduler address in {os.fspath(path)} after {timeout}s") from None
+            time.sleep(0.05)
+    if security is None:
+        security = Security.from_env()
+        if security.auth_secret is None and info.get("auth_file"):
+            security = Security.from_env(auth_file=info["auth_file"])
+    return address, security
 
 
 def _graph_options(kwargs: dict) -> dict:

@@ -97,6 +97,9 @@ def test_scheduler_without_a_secret_writes_one_that_workers_and_clients_find(tmp
         with Client(info["address"]) as client:
             _wait_for_workers(client, 1)
             assert client.submit(add, 1, 2).result(timeout=30) == 3
+        monkeypatch.delenv(AUTH_FILE_ENV)
+        with Client(scheduler_file=str(scheduler_file)) as client:  # address and secret from the file
+            assert client.submit(add, 3, 4).result(timeout=30) == 7
         with pytest.raises(AuthenticationError, match="no credentials were sent"):
             Client(info["address"], security=Security(), timeout=10)
     finally:

@@ -183,3 +183,11 @@ def test_security_true_and_false_as_in_dask(no_secret_env, caplog):
             assert client.submit(add, 2, 2).result(timeout=30) == 4
     with pytest.raises(TypeError, match="security= takes"):
         LocalCluster(n_workers=1, processes=False, security="yes please")
+
+
+def test_client_scheduler_file_errors(tmp_path):
+    missing = tmp_path / "scheduler.json"
+    with pytest.raises(TimeoutError, match="no scheduler address in .*scheduler.json"):
+        Client(scheduler_file=str(missing), timeout=0.2)
+    with pytest.raises(TypeError, match="not both"):
+        Client("tcp://127.0.0.1:1", scheduler_file=str(missing))
