@@ -26,6 +26,8 @@ import time
 import uuid
 from collections import deque
 
+from pardata import config
+from pardata._units import parse_timedelta
 from pardata.comm import BatchedSend, Comm, CommError, listen, unbatch
 from pardata.comm import messages as m
 from pardata.comm.settings import batched_send_interval, handshake_timeout, limits_from_config
@@ -61,7 +63,7 @@ class SchedulerServer:
         address: str = "tcp://127.0.0.1:0",
         *,
         tick_interval: float = 0.2,
-        heartbeat_interval: float = 1.0,
+        heartbeat_interval: float | None = None,
         limits=None,
         authenticator=None,
         security=None,
@@ -79,7 +81,10 @@ class SchedulerServer:
         self.authenticator = authenticator
         self.security = security
         self.tick_interval = tick_interval
-        self.heartbeat_interval = heartbeat_interval
+        # How often workers report in (distributed.scheduler.heartbeat-interval, 1 s); one
+        # silent for worker-ttl (distributed.scheduler.worker-ttl) is removed.
+        self.heartbeat_interval = (heartbeat_interval if heartbeat_interval is not None else
+                                   float(parse_timedelta(config.get("distributed.scheduler.heartbeat-interval", "1s"))))
         self.id = f"scheduler-{uuid.uuid4().hex[:12]}"
         self.listener = None
         self.workers: dict[str, BatchedSend] = {}  # address -> stream

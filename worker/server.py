@@ -17,11 +17,15 @@ the listener (peers must pass the cluster-secret handshake, and on ``tls://`` pr
 certificate of the cluster CA), the stream to the scheduler and the pool of connections
 to peers. The listener speaks ``tls://`` when the scheduler's address does.
 
-The worker exits when the scheduler tells it to or when the scheduler connection
-breaks; there is no reconnection in this process. When the scheduler dropped it for
-silence (``CloseWorkerRequest.rejoin``) or the connection broke, ``rejoin`` is set and
-``python -m worker`` exits with a code that makes its nanny start a fresh worker, which
-registers again (after a network partition heals, say).
+When the scheduler connection breaks (the scheduler crashed and is restarted from its
+journal, or the network failed), the worker registers again for up to
+``distributed.worker.reconnect-timeout`` with the results it holds, its state machine
+started afresh (see ``_reconnect``). It exits when the scheduler tells it to, or when
+that fails. When the scheduler dropped it for silence (``CloseWorkerRequest.rejoin``)
+or it could not register again, ``rejoin`` is set and ``python -m worker`` exits with a
+code that makes its nanny start a fresh worker, which registers again (after a network
+partition heals, say). A ``worker-removed`` announcement from the scheduler abandons
+transfers in flight from that peer at once.
 """
 
 from __future__ import annotations

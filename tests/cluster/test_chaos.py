@@ -1,6 +1,6 @@
 """Chaos: worker processes SIGKILLed at random moments while a layered graph runs.
 
-Three workers under nannies compute a graph of 551 tasks (``faults.layered_graph``: 110
+Three workers under nannies compute a graph of 501 tasks (``faults.layered_graph``: 100
 seeded NumPy blocks, four layers whose every task reads two neighbours of the layer
 below, so results cross between workers, and a sum), twenty rounds in a row. In each round a seeded RNG picks moments to SIGKILL a random
 worker process; its nanny restarts it. Every round's result must equal the same graph
@@ -26,6 +26,7 @@ from pardata.testing.faults import expected_total, layered_graph, wait_until, wo
 pytestmark = [pytest.mark.processes, pytest.mark.timeout(240)]
 
 ROUNDS = 20
+WIDTH = 100  # 5 layers of 100 tasks and a sum: 501 tasks per round
 ROUND_BOUND = 25.0  # seconds: a healthy round takes one or two
 DELAY = 0.002  # seconds per task: kills land mid-task now and then
 
@@ -68,17 +69,17 @@ def test_chaos_random_sigkills_over_twenty_rounds(chaos_env):
     seed = int(os.environ.get("PARDATA_CHAOS_SEED", random.randrange(2**32)))
     print(f"chaos seed: {seed} (rerun with PARDATA_CHAOS_SEED={seed})")
     rng = random.Random(seed)
-    expected = [expected_total(r) for r in range(ROUNDS)]
+    expected = [expected_total(r, WIDTH) for r in range(ROUNDS)]
     killed: list[int] = []
     durations = []
     with LocalCluster(n_workers=3, threads_per_worker=1, memory_limit=0, dashboard_address=None) as cluster:
         with Client(cluster) as client:
             for r in range(ROUNDS):
-                moments = sorted(rng.uniform(0.0, 0.8) for _ in range(rng.choice((1, 1, 2))))
+                moments = sorted(rng.uniform(0.0, 0.8) for _ in range(rng.choice((1, 1, 1, 2))))
                 done = threading.Event()
                 thread = threading.Thread(target=killer, args=(client, rng, moments, done, killed), daemon=True)
                 start = time.monotonic()
-                future = client.compute(layered_graph(r, delay=DELAY))
+                future = client.compute(layered_graph(r, WIDTH, delay=DELAY))
                 thread.start()
                 try:
                     result = future.result(timeout=ROUND_BOUND)

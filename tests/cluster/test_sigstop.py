@@ -24,12 +24,14 @@ from pardata.testing.faults import expected_total, layered_graph, wait_until, wo
 
 pytestmark = [pytest.mark.processes, pytest.mark.timeout(180)]
 
-TTL = 4.0  # the scheduler's heartbeat timeout here (the default is 60 s); workers beat every second
+TTL = 3.0  # the scheduler's heartbeat timeout here (the default is 60 s)
+BEAT = 0.5  # how often workers report in (the default is 1 s)
 
 
 @pytest.fixture
 def short_ttl(monkeypatch):
     monkeypatch.setenv("PARDATA_DISTRIBUTED__SCHEDULER__WORKER_TTL", f"{TTL}s")
+    monkeypatch.setenv("PARDATA_DISTRIBUTED__SCHEDULER__HEARTBEAT_INTERVAL", f"{BEAT}s")
     monkeypatch.setenv("PARDATA_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES", "100")
     with pardata.config.set({"worker.nanny.backoff": 0.05}):
         yield
@@ -65,7 +67,14 @@ def test_a_stopped_worker_is_removed_its_work_redone_and_it_comes_back_fresh(sho
 
             # Awake again, it leaves (its nanny starts a fresh worker) or registers
             # afresh; either way the cluster computes exactly, with every worker.
-            wait_until(lambda: len(client.nthreads()) == 3, timeout=60, what="three workers again")
+            try:
+                wait_until(lambda: len(client.nthreads()) == 3, timeout=60, what="three workers again")
+            except AssertionError:
+                info = client.scheduler_info()["workers"]
+                print({a: (w["name"], w["pid"], w["restarts"]) for a, w in info.items()},
+                      [(n.pid, n.status) for n in cluster.nannies],
+                      psutil.Process(pid).status() if psutil.pid_exists(pid) else "gone")
+                raise
             wait_until(lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
                        or pid in worker_pids(client).values(), timeout=60, what="the old process to leave or rejoin")
             again = client.compute(layered_graph(2, width=60, depth=5))
