@@ -68,19 +68,21 @@ def test_a_worker_killed_mid_shuffle_costs_a_rerun_not_the_job():
         assert client.scheduler_info()["shuffle_restarts"] >= 1  # it was mid-shuffle indeed
 
 
-def skewed_part(i, rows=400_000):
+def skewed_part(i, rows=100_000):
     rng = np.random.default_rng(i)
     k = rng.integers(1, 1000, rows)
     k[rng.random(rows) < 0.7] = 0
     return pd.DataFrame({"k": k, "a": rng.random(rows), "b": rng.random(rows)})
 
 
-def test_an_output_too_large_for_its_worker_fails_fast_naming_the_key():
+def test_an_output_too_large_for_its_worker_fails_fast_naming_the_key(monkeypatch):
     from pardata.shuffle import ShuffleOutputTooLarge
 
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="200MiB",
+    # outputs over 0.5% of 1 GiB (5 MiB) are refused: the one holding key 0 has ~10 MB
+    monkeypatch.setenv("PARDATA_DISTRIBUTED__SHUFFLE__MAX_OUTPUT_FRACTION", "0.005")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, memory_limit="1GiB",
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        d = pdd.from_map(skewed_part, list(range(9)))  # 86 MB, 70% of the rows on key 0
+        d = pdd.from_map(skewed_part, list(range(6)))  # 14 MB, 70% of the rows on key 0
         shuffled = d.shuffle("k", npartitions=9, method="p2p").map_partitions(len)
         expected = r"(?s)of its memory limit.*heaviest key.*: 0, on \d+ of \d+ rows"
         with pytest.raises(ShuffleOutputTooLarge, match=expected):
