@@ -142,3 +142,32 @@ def test_an_output_read_away_from_its_owner_is_fetched_from_it(client):
     pd.testing.assert_frame_equal(got.sort_values(["k", "v"]), expected.sort_values(["k", "v"]))
     sizes = [len(g) for g in split_by(p, Partitioner("hash", ("k",)), 12)]
     assert [len(s.get_partition(j).compute()) for j in range(12)] == sizes
+
+
+def slow_identity(df, delay):
+    time.sleep(delay)
+    return df
+
+
+def shuffle_file_count(pardata_worker):
+    root = os.path.join(pardata_worker.local_directory, "shuffle")
+    return sum(len(fs) for _, _, fs in os.walk(root))
+
+
+def test_a_worker_lost_mid_shuffle_in_process_restarts_the_run():
+    p = frame(8000, seed=9).drop(columns="s")
+    with distributed.LocalCluster(n_workers=3, threads_per_worker=1, processes=False,
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+        d = pdd.from_pandas(p, npartitions=16).map_partitions(slow_identity, 0.05, meta=p.iloc[:0])
+        future = c.compute(d.set_index("k"))
+        deadline = time.monotonic() + 60
+        while sum(c.run(shuffle_file_count).values()) == 0:
+            assert time.monotonic() < deadline, "the shuffle never started"
+            time.sleep(0.02)
+        victim = cluster.workers[-1]
+        cluster._runner.run(cluster._inprocess.remove_worker(victim, graceful=False), timeout=30)
+        out = future.result(timeout=90)
+        assert c.scheduler_info()["shuffle_restarts"] >= 1
+    expected = p.set_index("k").sort_index(kind="stable")
+    pd.testing.assert_frame_equal(out.sort_values("v").sort_index(kind="stable"),
+                                  expected.sort_values("v").sort_index(kind="stable"))
