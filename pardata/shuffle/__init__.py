@@ -20,7 +20,9 @@ re-run the transfers; shards of the old run are dropped by their run id.
 
 This package imports neither ``worker`` nor ``comm``: a worker registers its shuffle
 service here (``register_service``) under the name prefix of its task threads, and a
-task finds it with ``current_service()``.
+task finds it with ``current_service()``. Outside a worker (a graph made while a Client
+was the default, computed on a local scheduler) that is a service writing files to the
+local temporary directory (``pardata.shuffle.local``), so such a graph still runs.
 """
 from pardata.shuffle._hook import current_service, register_service, unregister_service
 from pardata.shuffle.tasks import (

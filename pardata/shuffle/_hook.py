@@ -26,14 +26,13 @@ def unregister_service(thread_prefix: str, service: Any = None) -> None:
 
 
 def current_service() -> Any:
-    """The shuffle service of the worker running the calling task."""
-    name = threading.current_thread().name
-    prefix = name.rsplit("_", 1)[0]
+    """The shuffle service of the worker running the calling task; outside a worker (a
+    p2p graph computed on a local scheduler) the local one (``pardata.shuffle.local``)."""
+    prefix = threading.current_thread().name.rsplit("_", 1)[0]
     with _lock:
         service = _services.get(prefix)
     if service is None:
-        raise RuntimeError(
-            "a peer-to-peer shuffle task ran outside a pardata worker (thread "
-            f"{name!r}); method='p2p' needs a distributed Client, use 'tasks' or 'disk' locally"
-        )
+        from pardata.shuffle.local import local_service
+
+        return local_service
     return service
