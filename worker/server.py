@@ -153,7 +153,7 @@ class WorkerServer:
         self.shuffle.start(f"pardata-worker-{self.name}")  # found by shuffle tasks on those threads
         recovered = dict(self.store.buffer.recovered) if self.store.buffer is not None else {}
         try:
-            comm, reply = await self._register(connect_timeout(), recovered)
+            comm, reply, _ = await self._register(connect_timeout(), recovered)
         except BaseException:
             await self._teardown()
             raise
@@ -171,11 +171,14 @@ class WorkerServer:
         logger.info("worker %s (%s) connected to %s", self.address, self.name, self.scheduler_address)
         return self
 
-    async def _register(self, timeout: float, held: dict) -> tuple:
-        """Connect to the scheduler and register, listing the results ``held`` here."""
+    async def _register(self, timeout: float, held) -> tuple:
+        """Connect to the scheduler and register, listing the results ``held`` here
+        (a dict, or a function returning one once connected, filled in here)."""
         comm = await connect(self.scheduler_address, timeout=timeout, limits=self.limits,
                              name=f"worker {self.name}", security=self.security)
         try:
+            if callable(held):
+                held = held()
             await comm.write(
                 m.RegisterWorker(
                     address=self.address,
@@ -195,7 +198,7 @@ class WorkerServer:
         except BaseException:
             comm.abort()
             raise
-        return comm, reply
+        return comm, reply, held
 
     async def _reconnect(self, reason: str) -> None:
         """The scheduler connection broke (the scheduler died and may be restarted from
@@ -217,9 +220,9 @@ class WorkerServer:
         self.state = WorkerState(self.address, self.nthreads, validate=self.validate,
                                  executor_lookahead=_executor_lookahead(), **self._transfer_limits())
         while True:
-            held = {key: self.store.nbytes(key) for key in self.store}
-            try:
-                comm, reply = await self._register(max(deadline - loop.time(), 0.1), held)
+            try:  # what is held is listed once connected: runs finish meanwhile
+                comm, reply, held = await self._register(
+                    max(deadline - loop.time(), 0.1), lambda: {k: self.store.nbytes(k) for k in self.store})
                 break
             except (CommError, OSError) as exc:
                 if loop.time() >= deadline or self._status != "reconnecting":
