@@ -96,3 +96,17 @@ def test_command_line_scheduler_and_workers(tmp_path):
         for p in procs:
             p.stderr.close()
     assert codes == [0, 0, 0]
+
+
+def test_restart_replaces_the_worker_processes_under_their_nannies():
+    with local_cluster(n_workers=2) as (cluster, client):
+        before = [p.pid for p in cluster.worker_processes]
+        assert client.gather(client.map(inc, range(10))) == list(range(1, 11))
+        client.restart()
+        after = [p.pid for p in cluster.worker_processes]
+        assert len(after) == 2 and not set(before) & set(after)
+        assert [n.status for n in cluster.nannies] == ["running", "running"]
+        assert len(client.nthreads()) == 2
+        assert client.gather(client.map(inc, range(10))) == list(range(1, 11))
+        procs = cluster.worker_processes
+    assert all(p.poll() is not None for p in procs)
