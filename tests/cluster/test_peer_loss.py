@@ -87,3 +87,50 @@ def test_abandon_cuts_a_request_to_a_frozen_peer_and_leaves_others_alone():
         await alive.stop()
 
     asyncio.run(main())
+
+
+def test_a_gather_from_a_worker_the_scheduler_removed_is_abandoned_and_redone(monkeypatch):
+    """A worker that stops answering (here: it serves no data and sends no heartbeat, but
+    keeps its connections open, as a stopped process would) is removed after the ttl;
+    the client's gather from it is abandoned at once and the key, recomputed on the other
+    worker, is fetched from there. Without the abandon the gather would wait forever:
+    the connect timeout is an hour here, and a silent peer never times out a read."""
+    import pardata
+    import worker.server
+    from pardata.testing.cluster import cluster, connect_client, inc
+
+    serve = worker.server.data_reply
+
+    async def main():
+        options = {"heartbeat_interval": 0.1, "heartbeat_timeout": 1.5}
+        async with cluster(2, scheduler_options=options, check_leaks=False, deadline=50) as c:
+            async with connect_client(c.scheduler_address) as client:
+                futures = client.map(inc, range(20), pure=False)
+                assert await client.gather(futures) == list(range(1, 21))
+                frozen = c.workers[0]
+                on_frozen = [f for f in futures if frozen.address in f._state.who_has]
+                assert on_frozen, "every result landed on one worker"
+                async def frozen_reply(store, keys):
+                    if store is frozen.store:
+                        await asyncio.Event().wait()  # never answers
+                    return await serve(store, keys)
+
+                monkeypatch.setattr(worker.server, "data_reply", frozen_reply)
+                for task in list(frozen._tasks):
+                    if "_heartbeats" in task.get_coro().__qualname__:
+                        task.cancel()
+
+                async def stay(*args, **kwargs):  # it does not hear the scheduler either
+                    return None
+
+                frozen.close = stay
+                try:
+                    values = await client.gather(on_frozen)
+                    assert values == [futures.index(f) + 1 for f in on_frozen]
+                    assert list(await client.nthreads()) == [c.workers[1].address]
+                finally:
+                    del frozen.close
+                    monkeypatch.undo()
+
+    with pardata.config.set({"distributed.comm.timeouts.connect": "3600s"}):
+        asyncio.run(main())
