@@ -35,7 +35,7 @@ def _finalize(parts, plan, meta):
 
 
 def _partials_frame(df, plan):
-    return plan.chunk(df)["p"]
+    return plan.indexed(plan.chunk(df)["p"])
 
 
 def _finish_partials(part, plan, meta):

@@ -84,6 +84,9 @@ class Plan:
             return False
         if len(df) < config.get("dataframe.groupby.arrow-min-rows", 10_000):
             return False
+        if not all(isinstance(c, str) for c in [*self.by, *(c for c, _ in self.partials)]
+                   if c is not None):
+            return False  # pyarrow names columns by strings only
         for col in self.by:
             dt = df[col].dtype
             if not (dt.kind in "iufbM" or isinstance(dt, pd.StringDtype)):
@@ -130,7 +133,11 @@ class Plan:
     def combine(self, parts: list) -> dict:
         out: dict = {"p": None, "u": {}}
         if self.partials:
-            p = pd.concat([x["p"] for x in parts])
+            fast = self._arrow_combine(parts)
+            if fast is not None:
+                out["p"] = fast
+                return out
+            p = pd.concat([self.indexed(x["p"]) for x in parts])
             g = self._group(p, level=True)
             cols = {}
             by_op: dict = {}
@@ -159,9 +166,50 @@ class Plan:
             out["u"][c] = pd.concat([x["u"][c] for x in parts]).drop_duplicates()
         return out
 
+    def _arrow_combine(self, parts: list):
+        """Regroup partials with pyarrow's hash aggregation, as tables (several times
+        faster than pandas on many or string keys, and no MultiIndex is built); None
+        where pandas must do it (some partials of other kinds, or all in pandas)."""
+        if not any(isinstance(x["p"], _pa_table()) for x in parts):
+            return None
+        if any(_COMBINE[kind] not in ("sum", "min", "max") for _, kind in self.partials
+               if kind in _COMBINE) or any(k not in _COMBINE for _, k in self.partials):
+            return None
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        tables = [x["p"] if isinstance(x["p"], pa.Table) else _flat_table(x["p"], self)
+                  for x in parts]
+        table = pa.concat_tables(tables, promote_options="permissive")
+        specs = []
+        for (_, kind), i in self.partials.items():
+            op = _COMBINE[kind]
+            opts = pc.ScalarAggregateOptions(min_count=0) if op == "sum" else None
+            specs.append((f"p{i}", op, opts) if opts else (f"p{i}", op))
+        keys = [f"k{j}" for j in range(len(self.by))]
+        out = table.group_by(keys, use_threads=False).aggregate(specs)
+        names = [f"{f'p{i}'}_{_COMBINE[kind]}" for (_, kind), i in self.partials.items()]
+        return out.select([*names, *keys]).rename_columns(
+            [f"p{i}" for i in self.partials.values()] + keys)
+
+    def indexed(self, partial) -> pd.DataFrame:
+        """A partial as a pandas frame indexed by the group keys (tables from pyarrow
+        have the keys as columns ``k0, k1, ...`` and partial ``i`` as column ``p<i>``)."""
+        if not isinstance(partial, _pa_table()):
+            return partial
+        out = partial.to_pandas()
+        keys = out[[f"k{j}" for j in range(len(self.by))]]
+        keys.columns = list(self.by)
+        ids = sorted(self.partials.values())
+        values = out[[f"p{i}" for i in ids]]
+        values.columns = ids
+        values.index = (pd.MultiIndex.from_frame(keys) if len(self.by) > 1
+                        else pd.Index(keys.iloc[:, 0]))
+        return values
+
     def finalize(self, parts: list, meta) -> pd.DataFrame | pd.Series:
         combined = self.combine(parts)
-        p = combined["p"]
+        p = self.indexed(combined["p"])
         columns = []
         for col, agg in self.outputs:
             if agg in _COMBINE:
@@ -193,8 +241,15 @@ _ARROW_KINDS = {"sum": "sum", "count": "count", "size": "count_all", "min": "min
 _ARROW_NUMERIC = {"sum", "mean", "m2"}
 
 
-def _arrow_partials(df, plan: Plan) -> pd.DataFrame:
-    """The partial aggregates of one partition, computed by pyarrow's hash aggregation."""
+def _pa_table():
+    import pyarrow as pa
+
+    return pa.Table
+
+
+def _arrow_partials(df, plan: Plan):
+    """The partial aggregates of one partition, computed by pyarrow's hash aggregation,
+    as a table: group keys ``k0, k1, ...`` and partial ``i`` in column ``p<i>``."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -213,23 +268,35 @@ def _arrow_partials(df, plan: Plan) -> pd.DataFrame:
             specs.append((col, func))
         names.append(i)
     result = table.group_by(list(plan.by), use_threads=False).aggregate(specs)
-    out = result.to_pandas()
-    keys = out[list(plan.by)]
-    values = out.drop(columns=list(plan.by))
-    values.columns = names
-    if plan.dropna:
-        keep = keys.notna().all(axis=1).to_numpy()
-        keys, values = keys[keep], values[keep]
-    values.index = pd.MultiIndex.from_frame(keys) if len(plan.by) > 1 else pd.Index(keys.iloc[:, 0])
+    # the keys keep their names, the aggregates are the other columns, in order
+    at = {name: j for j, name in enumerate(result.column_names)}
+    key_pos = [at[b] for b in plan.by]
+    agg_pos = [j for j in range(result.num_columns) if j not in set(key_pos)]
+    columns = {f"p{i}": result.column(j) for j, i in zip(agg_pos, names)}
+    keys = [result.column(j) for j in key_pos]
     for (col, kind), i in plan.partials.items():
         if kind == "m2":  # variance * count, as the pandas path stores it
-            n = values[plan.partials[(col, "count")]]
-            values[i] = (values[i] * n).fillna(0.0)
+            n = columns[f"p{plan.partials[(col, 'count')]}"]
+            columns[f"p{i}"] = pc.fill_null(pc.multiply(columns[f"p{i}"], pc.cast(n, pa.float64())), 0.0)
         elif kind == "mean":
-            values[i] = values[i].fillna(0.0)
-        elif kind in ("min", "max") and df[col].dtype.kind == "M" and values[i].dtype != df[col].dtype:
-            values[i] = values[i].astype(df[col].dtype)
-    return values[sorted(values.columns)]
+            columns[f"p{i}"] = pc.fill_null(columns[f"p{i}"], 0.0)
+    out = pa.table({**{f"p{i}": columns[f"p{i}"] for i in sorted(names)},
+                    **{f"k{j}": k for j, k in enumerate(keys)}})
+    if plan.dropna and len(plan.by):
+        valid = pc.is_valid(keys[0])
+        for k in keys[1:]:
+            valid = pc.and_(valid, pc.is_valid(k))
+        out = out.filter(valid)
+    return out
+
+
+def _flat_table(partial: pd.DataFrame, plan: Plan):
+    """A pandas partial (indexed by the keys) as the table ``_arrow_partials`` makes."""
+    import pyarrow as pa
+
+    flat = partial.reset_index()
+    flat.columns = [*(f"k{j}" for j in range(len(plan.by))), *(f"p{i}" for i in partial.columns)]
+    return pa.Table.from_pandas(flat, preserve_index=False)
 
 
 def _shape_like(result: pd.DataFrame, meta):

@@ -146,3 +146,23 @@ def test_empty_partitions_groupby():
               p2.groupby("k").agg({"f": ["sum", "mean", "std"], "s": "nunique"}), rtol=1e-9)
     d3, p3 = d[d.i > 999], p[p.i > 999]
     assert_eq(d3.groupby("k").f.sum(), p3.groupby("k").f.sum())
+
+
+@pytest.mark.parametrize("aggs", [["sum", "min", "max", "count"], ["mean", "count"], ["std", "var"]])
+def test_groupby_mixed_arrow_and_pandas_partials(aggs):
+    """Partitions above and below the pyarrow threshold (and an empty one) combine into
+    pandas' answer: string, datetime and integer keys, nulls among keys and values."""
+    rng = np.random.default_rng(7)
+    n = 400
+    pdf = pd.DataFrame({
+        "s": pd.array(rng.choice(["a", "b", None, "cc"], n), dtype="str"),
+        "t": pd.to_datetime("2020-01-01") + pd.to_timedelta(rng.integers(0, 3, n), unit="D"),
+        "k": rng.integers(0, 4, n),
+        "x": np.where(rng.random(n) < 0.1, np.nan, rng.random(n)),
+    })
+    parts = [pdf.iloc[:300], pdf.iloc[300:300], pdf.iloc[300:340], pdf.iloc[340:]]
+    ddf = pdd.concat([pdd.from_pandas(p, npartitions=1) for p in parts])
+    with pardata.config.set({"dataframe.groupby.arrow-min-rows": 100}):
+        for by in (["s", "t", "k"], "s", ["t"]):
+            got = ddf.groupby(by).x.agg(aggs)
+            assert_eq(got, pdf.groupby(by).x.agg(aggs), rtol=1e-9, check_divisions=False)
