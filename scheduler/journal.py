@@ -12,6 +12,8 @@ sent it. On disk::
 
     u32 number of frames | u64 length of each frame | envelope (msgpack) | message frames
 
+Whenever the scheduler holds no task and no client, the file starts over
+(`JournalWriter.restart`), so it holds the current work, not the scheduler's history.
 A crash may cut the last record short; `decode_records` stops at it. `replay` turns
 records back into `SchedulerState` events. Everything here but `JournalWriter` is a pure
 function of bytes, testable without files or sockets.
@@ -154,6 +156,7 @@ class JournalWriter:
         self.path = os.path.join(directory, JOURNAL_FILE)
         self._fd: int | None = None
         self._pending: list[bytes] = []
+        self.work_records = 0  # client and completion records since the last `restart`
 
     def load(self) -> list:
         """The records on disk (a torn tail is cut off the file, so appends follow a
@@ -175,6 +178,21 @@ class JournalWriter:
         """Queue a record; `flush` writes what is queued (once per batch of messages)."""
         if self._fd is not None:
             self._pending.append(encode_record(kind, who, msg))
+            if kind == CLIENT or kind == DONE:
+                self.work_records += 1
+
+    def restart(self, workers) -> None:
+        """The scheduler holds no task and no client: start the file over, keeping only
+        the connected ``workers`` (their later completions are hints again). This is
+        how the journal stays compact: it only ever holds the current work."""
+        if self._fd is None:
+            return
+        self._pending = []
+        os.ftruncate(self._fd, 0)
+        self.work_records = 0
+        for worker in workers:
+            self.append(WORKER_JOINED, worker)
+        self.flush()
 
     def flush(self) -> None:
         if self._pending and self._fd is not None:

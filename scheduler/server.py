@@ -204,7 +204,10 @@ class SchedulerServer:
             if stream is not None:
                 self._send(stream, msg)
         if self.journal is not None:
-            self.journal.flush()
+            if self.journal.work_records and not self.state.tasks and not self.state.clients:
+                self.journal.restart(self.workers)  # all work is done and released
+            else:
+                self.journal.flush()
 
     # --- recovery from the journal ---------------------------------------------------------
 

@@ -120,3 +120,45 @@ def test_writer_appends_reloads_and_cuts_a_torn_tail(tmp_path):
     assert [k for k, _, _ in JournalWriter(str(tmp_path)).load()] == [CLIENT_LEFT, WORKER_JOINED, WORKER_LEFT]
     JournalWriter(str(tmp_path)).close(remove=True)
     assert JournalWriter(str(tmp_path)).load() == []
+
+
+def test_the_journal_starts_over_when_the_scheduler_holds_no_work(tmp_path):
+    writer = JournalWriter(str(tmp_path))
+    writer.open()
+    writer.append(WORKER_JOINED, "tcp://w1")
+    writer.append(CLIENT, "c1", submit({"x": []}, ["x"]))
+    writer.append(DONE, "tcp://w1", m.TaskDone(key="x", attempt=1, nbytes=8))
+    writer.flush()
+    assert writer.work_records == 2
+    writer.restart(["tcp://w1", "tcp://w2"])
+    writer.append(DONE, "tcp://w2", m.TaskDone(key="y", attempt=2, nbytes=8))
+    writer.close()
+    records = JournalWriter(str(tmp_path)).load()
+    assert [(k, w) for k, w, _ in records] == [(WORKER_JOINED, "tcp://w1"), (WORKER_JOINED, "tcp://w2"),
+                                               (DONE, "tcp://w2")]
+    assert replay(records).holders == {"tcp://w1": [], "tcp://w2": ["y"]}
+
+
+def test_a_live_scheduler_journals_work_and_starts_over_once_it_is_released(tmp_path):
+    import asyncio
+
+    from pardata.testing.cluster import cluster, connect_client, inc
+
+    async def main():
+        async with cluster(1, scheduler_options={"journal_directory": str(tmp_path)}) as c:
+            journal = JournalWriter(str(tmp_path))
+            async with connect_client(c.scheduler_address) as client:
+                futures = client.map(inc, range(5))
+                assert await client.gather(futures) == [1, 2, 3, 4, 5]
+                kinds = [k for k, _, _ in journal.load()]
+                assert kinds.count(CLIENT) == 1 and kinds.count(DONE) == 5
+                del futures
+                for _ in range(200):
+                    if not c.scheduler.state.tasks:
+                        break
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(0.05)
+                assert [(k, w) for k, w, _ in journal.load()] == [(WORKER_JOINED, c.workers[0].address)]
+        assert journal.load() == []  # a clean shutdown leaves nothing to resume
+
+    asyncio.run(main())
