@@ -220,3 +220,31 @@ def test_fsspec_urls(pdf):
     dp.to_parquet("memory://pardata-test/pq")
     assert_eq(pdd.read_parquet("memory://pardata-test/pq"), p)
     fs.rm("memory://pardata-test", recursive=True)
+
+
+def test_parquet_filter_only_columns(tmp_path):
+    """Columns read only to filter rows (strings with nulls, a named index) do not
+    reach the result, and the rows kept are pandas' rows."""
+    rng = np.random.default_rng(3)
+    n = 2_000
+    pdf = pd.DataFrame({
+        "flag": pd.array(rng.choice(["A", "N", "R", None], n), dtype="str"),
+        "x": rng.random(n),
+        "when": pd.date_range("2021-01-01", periods=n, freq="h"),
+    }, index=pd.Index(np.arange(n), name="id"))
+    pdf.to_parquet(tmp_path / "f.parquet", row_group_size=300)
+    path = str(tmp_path / "f.parquet")
+
+    got = pdd.read_parquet(path, columns=["x"], filters=[("flag", "==", "R")])
+    assert_eq(got, pdf[pdf.flag == "R"][["x"]], check_divisions=False)
+    got = pdd.read_parquet(path, columns=["x"], filters=[[("flag", "!=", "R")],
+                                                          [("when", "<", pd.Timestamp("2021-01-03"))]])
+    want = pdf[(pdf.flag != "R") | (pdf.when < pd.Timestamp("2021-01-03"))][["x"]]
+    assert_eq(got, want.loc[pdf.flag.notna() | (pdf.when < pd.Timestamp("2021-01-03"))],
+              check_divisions=False)
+    df = pdd.read_parquet(path)
+    q = df[(df.flag == "N") & (df.x > 0.5)][["when"]]
+    assert "flag" not in q.compute().columns
+    assert_eq(q, pdf[(pdf.flag == "N") & (pdf.x > 0.5)][["when"]], check_divisions=False)
+    got = pdd.read_parquet(path, columns=["x"], filters=[("id", "<", 500)])
+    assert_eq(got, pdf[pdf.index < 500][["x"]], check_divisions=False)

@@ -244,19 +244,27 @@ def _arrow_expression(dnf: tuple):
 def _read_piece(path, row_groups, columns, filters, keys, categories, out_columns, index):
     import pyarrow.parquet as pq
 
-    read_cols = columns
+    read_cols, extra = columns, []
     if filters and columns is not None:
-        extra = [c for conj in filters for c, _, _ in conj if c not in set(columns)]
+        extra = list(dict.fromkeys(c for conj in filters for c, _, _ in conj
+                                   if c not in set(columns)))
         read_cols = list(dict.fromkeys([*columns, *extra]))
+    # columns read only to filter rows are decoded as dictionaries: a string column of
+    # few distinct values (a flag, a category) then costs its codes, not its strings
     if files._has_protocol(path):
         with files.open_file(path, "rb") as f:
-            table = pq.ParquetFile(f).read_row_groups(list(row_groups), columns=read_cols,
-                                                      use_pandas_metadata=True)
+            table = pq.ParquetFile(f, read_dictionary=extra).read_row_groups(
+                list(row_groups), columns=read_cols, use_pandas_metadata=True)
     else:  # pyarrow's own file reader is faster than a Python file object
-        table = pq.ParquetFile(path).read_row_groups(list(row_groups), columns=read_cols,
-                                                     use_pandas_metadata=True)
+        table = pq.ParquetFile(path, read_dictionary=extra).read_row_groups(
+            list(row_groups), columns=read_cols, use_pandas_metadata=True)
     if filters:
         table = table.filter(_arrow_expression(filters))
+    if extra:
+        pandas_meta = table.schema.pandas_metadata or {}
+        index_cols = {c for c in pandas_meta.get("index_columns", []) if isinstance(c, str)}
+        table = table.drop_columns([c for c in extra
+                                    if c in table.column_names and c not in index_cols])
     df = table.to_pandas()
     n = len(df)
     for name, cats in categories.items():
