@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+import numpy as np
 import pandas as pd
 
 from pardata.dataframe import reductions as red
@@ -258,8 +259,11 @@ class GroupBy:
             raise TypeError(f"agg needs a name, a list, a dict or named aggregations, not {arg!r}")
         bad = sorted({how for _, how in outputs if how not in _PARTIALS or how == "size"})
         if bad:
-            raise NotImplementedError(f"groupby aggregation(s) {bad} are not supported; "
-                                      f"supported: {sorted(_PARTIALS)}")
+            hint = ("; use .size(), .median() or .quantile() on their own"
+                    if set(bad) & {"size", "median", "quantile"} else "")
+            raise NotImplementedError(
+                f"groupby aggregation(s) {bad} are not supported inside agg(); supported: "
+                f"{sorted(set(_PARTIALS) - {'size'})}{hint}")
         return self._aggregate(outputs, call, split_every, split_out, shuffle_method)
 
     aggregate = agg
@@ -308,6 +312,50 @@ class GroupBy:
     def size(self, split_every=None, split_out=1, shuffle_method=None):
         return self._aggregate([(None, "size")], lambda g: g.size(), split_every, split_out,
                                shuffle_method)
+
+    def median(self, split_every=None, split_out=1, shuffle_method=None, numeric_only=False):
+        """Exact per-group medians. A median does not decompose into partial results as a
+        sum does, so rows are shuffled until each group is whole in one partition (no
+        shuffle when the data is already partitioned by the keys)."""
+        return self._numeric(numeric_only)._whole_groups("median", (), split_out,
+                                                         shuffle_method)
+
+    def quantile(self, q=0.5, split_every=None, split_out=1, shuffle_method=None,
+                 numeric_only=False):
+        """Exact per-group quantiles (``q`` a number or a list), as ``median``."""
+        q = list(q) if isinstance(q, (list, tuple, np.ndarray, pd.Index)) else q
+        return self._numeric(numeric_only)._whole_groups("quantile", (q,), split_out,
+                                                         shuffle_method)
+
+    def _whole_groups(self, how, args, split_out, shuffle_method):
+        from pardata.dataframe.blockwise import MapPartitions, Method
+        from pardata.dataframe.repartition import Regroup
+        from pardata.dataframe.shuffle import Shuffle
+
+        if not isinstance(split_out, int) or split_out < 1:
+            raise ValueError(f"split_out must be a positive integer, not {split_out!r}")
+        cols = list(dict.fromkeys([*self.by, *self._value_columns()]))
+        frame = self.frame[cols]._expr
+        part = frame._partitioning
+        n_out = split_out if split_out > 1 else frame.npartitions
+        if part is None or not set(part[1]) <= set(self.by) or frame.npartitions != n_out:
+            frame = Shuffle(frame, tuple(self.by), n_out, method=shuffle_method)
+        group_kw = {"sort": self.sort, "dropna": self.dropna, "observed": self.observed}
+        sel = self.selection if self.selection is not None else self._value_columns()
+
+        def run(df, by, how, args, group_kw, sel, names):
+            out = getattr(df.groupby(list(by), **group_kw)[sel], how)(*args)
+            out.index = out.index.set_names(list(names) + list(out.index.names[len(by):]))
+            return out
+
+        extra = (self.by, how, args, group_kw, sel, self.names)
+        meta = emulate(run, self.frame._meta[cols], *extra)
+        expr = MapPartitions(run, frame, extra, {}, meta, True, f"groupby-{how}")
+        if split_out == 1:
+            expr = Regroup(expr, (tuple((i, 0, 1) for i in range(expr.npartitions)),))
+            if self.sort:
+                expr = Method(expr, "sort_index")
+        return new_collection(expr)
 
     def _numeric(self, numeric_only: bool) -> "GroupBy":
         if not numeric_only or self._series:

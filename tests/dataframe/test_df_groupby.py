@@ -166,3 +166,42 @@ def test_groupby_mixed_arrow_and_pandas_partials(aggs):
         for by in (["s", "t", "k"], "s", ["t"]):
             got = ddf.groupby(by).x.agg(aggs)
             assert_eq(got, pdf.groupby(by).x.agg(aggs), rtol=1e-9, check_divisions=False)
+
+
+def _median_frame():
+    rng = np.random.default_rng(11)
+    n = 600
+    pdf = pd.DataFrame({
+        "k": rng.integers(0, 6, n),
+        "s": pd.array(rng.choice(["a", "b", None], n), dtype="str"),
+        "c": pd.Categorical(rng.choice(["u", "v"], n)),
+        "x": rng.random(n),
+        "y": np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n)),
+    }, index=pd.date_range("2022-01-01", periods=n, freq="h"))
+    empty = pdf.iloc[:0]
+    ddf = pdd.concat([pdd.from_pandas(pdf.iloc[:250], npartitions=2),
+                      pdd.from_pandas(empty, npartitions=1),
+                      pdd.from_pandas(pdf.iloc[250:], npartitions=3)])
+    return ddf, pdf
+
+
+@pytest.mark.parametrize("by", ["k", ["s", "c"], "c"])
+def test_groupby_median_and_quantile(by):
+    ddf, pdf = _median_frame()
+    g, pg = ddf.groupby(by), pdf.groupby(by, observed=True)
+    assert_eq(g.y.median(), pg.y.median(), check_divisions=False)
+    assert_eq(g[["x", "y"]].median(), pg[["x", "y"]].median(), check_divisions=False)
+    assert_eq(g.x.quantile(0.25), pg.x.quantile(0.25), check_divisions=False)
+    assert_eq(g.y.quantile([0.1, 0.9]), pg.y.quantile([0.1, 0.9]), check_divisions=False)
+    assert_eq(g.median(numeric_only=True), pg.median(numeric_only=True), check_divisions=False)
+
+
+def test_groupby_median_split_out_and_errors():
+    ddf, pdf = _median_frame()
+    got = ddf.groupby("k").x.median(split_out=3)
+    assert got.npartitions == 3
+    assert_eq(got.compute().sort_index(), pdf.groupby("k").x.median())
+    with pytest.raises(ValueError, match="split_out"):
+        ddf.groupby("k").x.median(split_out=0)
+    with pytest.raises(NotImplementedError, match="median"):
+        ddf.groupby("k").agg({"x": "median"})
