@@ -101,6 +101,12 @@ class _Accessor:
 class StringAccessor(_Accessor):
     _name = "str"
 
+    def __getitem__(self, key):
+        """``s.str[0]``, ``s.str[1:3]``: elements of each string (or list, after split)."""
+        getattr(self._series._meta, "str")[key]  # pandas' error for a bad key, at once
+        return new_collection(AccessorCall(self._series._expr, "str", "__getitem__", True,
+                                           (key,)))
+
     def split(self, pat=None, n=-1, expand=False, regex=None):
         """With ``expand=True`` the number of columns must be known: pass ``n=``."""
         if expand and n in (-1, None, 0):

@@ -385,6 +385,17 @@ class FrameBase(CollectionMixin):
             base._expr, red.quantile_chunk, red.quantile_combine, red.quantile_aggregate,
             meta, {}, {}, {"q": q, "meta": meta, "dtype": dtype}, split_every, prefix="quantile"))
 
+    def median_approximate(self, numeric_only: bool = True, split_every=None):
+        """The approximate median: ``quantile(0.5)``."""
+        out = self.quantile(0.5, numeric_only=numeric_only, split_every=split_every)
+        return out.rename(None) if isinstance(self._meta, pd.DataFrame) else out
+
+    def median(self, numeric_only: bool = True, split_every=None):
+        """The median, approximate as ``quantile`` is (exact for partitions of at most
+        1,000 values). Dask refuses a median of several partitions; this computes the
+        same sketch as its ``median_approximate`` and says so here."""
+        return self.median_approximate(numeric_only=numeric_only, split_every=split_every)
+
     # ----------------------------------------------------------- conversion
     def to_delayed(self, optimize_graph: bool = True) -> list:
         """One Delayed per partition."""

@@ -148,3 +148,10 @@ def test_conversions_sample_iloc_explode():
     assert_eq(d.explode("l"), p.explode("l"), check_dtype=False)
     lengths = d.map_partitions(len).compute()
     assert lengths.sum() == len(p) and len(lengths) == 4
+
+
+def test_str_getitem(frames):
+    d, p = frames
+    assert_eq(d.s.str[0], p.s.str[0])
+    assert_eq(d.s.str[1:3], p.s.str[1:3])
+    assert_eq(d.s.str.split("a").str[-1], p.s.str.split("a").str[-1])

@@ -160,3 +160,12 @@ def test_nlargest_nsmallest(frames):
 def test_len_of_filtered(frames):
     d, p = frames
     assert len(d[d.f > 0]) == int((p.f > 0).sum())
+
+
+def test_median(frames):
+    d, p = frames
+    assert_eq(d.f.median(), p.f.median(), rtol=1e-12)
+    assert_eq(d[["i", "f"]].median(), p[["i", "f"]].median())
+    assert_eq(d.f.median_approximate(), p.f.median(), rtol=1e-12)
+    e, q = _with_empty_partitions(p)
+    assert_eq(e.f.median(), q.f.median(), rtol=1e-12)
