@@ -8,8 +8,11 @@ prefix, two sizes from each `TaskFinished`, as running averages:
   (`running_nbytes`, measured by the worker; `SchedulerState._running_nbytes`). A task
   that builds a 600 MiB temporary and returns a scalar needs 600 MiB while it runs.
 
-A task *needs* the larger of the two (`expected_nbytes`). A worker's *room* is what its
-memory limit leaves for new tasks:
+A task *needs* the larger of the two (`expected_nbytes`), except that running estimates
+under `RUNNING_NOISE` are ignored: RSS moves by a few MiB for reasons of its own
+(allocator arenas, message buffers), and thousands of tiny tasks in flight must not add
+that noise up into gigabytes. A worker's *room* is what its memory limit leaves for new
+tasks:
 
     room = memory_admission * memory_limit
          - max(process, managed)        (as last reported in a heartbeat)
@@ -46,7 +49,10 @@ from .records import SchedulerTask, SchedulerWorker
 if TYPE_CHECKING:
     from .state import SchedulerState
 
-__all__ = ["admits", "blocked_by_memory", "estimates", "expected_nbytes", "learn_nbytes", "room"]
+__all__ = ["RUNNING_NOISE", "admits", "blocked_by_memory", "estimates", "expected_nbytes", "learn_nbytes", "room"]
+
+#: Running-memory estimates below this many bytes count as nothing (measurement noise).
+RUNNING_NOISE = 4 * 2**20
 
 
 def learn_nbytes(state: SchedulerState, prefix: str, nbytes: int, running_nbytes: int = -1) -> None:
@@ -81,7 +87,7 @@ def expected_nbytes(state: SchedulerState, ts: SchedulerTask) -> int:
     prefix = ts.prefix
     output = state._output_nbytes.get(prefix, 0)
     running = state._running_nbytes.get(prefix, 0)
-    return int(output if output >= running else running)
+    return int(running if running > output and running >= RUNNING_NOISE else output)
 
 
 def room(state: SchedulerState, ws: SchedulerWorker) -> float:
@@ -120,7 +126,8 @@ def blocked_by_memory(state: SchedulerState, ws: SchedulerWorker, ts: SchedulerT
         )
     output = int(state._output_nbytes.get(ts.prefix, 0))
     running = int(state._running_nbytes.get(ts.prefix, 0))
-    need = f"~{_size(running)} while running" if running > output else f"~{_size(output)} for its output"
+    need = expected_nbytes(state, ts)
+    need = f"~{_size(need)} while running" if need > output else f"~{_size(output)} for its output"
     free = max(room(state, ws), 0)
     return f"needs {need}, worker {name!r} has {_size(free)} free"
 

@@ -35,6 +35,7 @@ def fake_meter(proc: FakeProcess, exact: bool = True) -> RunMeter:
     else:
         meter = RunMeter(rss=lambda: proc.rss)
     meter.short_run = 0.0
+    meter.baseline_age = float("inf")  # baselines move only when a test says so
     return meter
 
 
@@ -68,7 +69,7 @@ def test_concurrent_runs_are_charged_conservatively():
     assert meter.end(a) == 800  # a also saw b's: more, never less than its own 400
 
 
-def test_short_runs_are_not_measured_and_hide_no_peak_from_the_others():
+def test_short_runs_count_as_nothing_and_hide_no_peak_from_the_others():
     proc = FakeProcess(100)
     meter = fake_meter(proc)
     long_run = meter.begin()
@@ -76,9 +77,19 @@ def test_short_runs_are_not_measured_and_hide_no_peak_from_the_others():
     proc.set(100)
     meter.short_run = 10.0
     short = meter.begin()
-    assert meter.end(short) == -1
+    assert meter.end(short) == 0
     meter.short_run = 0.0
     assert meter.end(long_run) == 500
+
+
+def test_a_stale_baseline_is_refreshed_when_a_run_starts():
+    proc = FakeProcess(100)
+    meter = fake_meter(proc)
+    proc.set(300)  # results stored since the last baseline: not the next run's
+    meter.baseline_age = 0.0
+    run = meter.begin()
+    proc.set(350)
+    assert meter.end(run) == 50
 
 
 def test_without_a_resettable_peak_samples_are_folded_in():

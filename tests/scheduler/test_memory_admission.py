@@ -263,3 +263,13 @@ def _simulate(memory_admission: float):
 def test_simulated_workers_stay_under_their_limit_only_with_admission():
     assert _simulate(float("inf")) > GiB  # four 400 MiB temporaries at once on 1 GiB
     assert _simulate(0.8) <= 0.8 * GiB
+
+
+def test_running_estimates_below_the_noise_floor_count_as_nothing(harness):
+    h = harness(worker_saturation=1.0)
+    h(WorkerJoined("a", 4, GiB))
+    admission.learn_nbytes(h.state, "tiny", 30, admission.RUNNING_NOISE - 1)
+    admission.learn_nbytes(h.state, "temp", 30, admission.RUNNING_NOISE)
+    h(GraphSubmitted("c", {"tiny-1": TaskSpec(priority=(0,)), "temp-1": TaskSpec(priority=(1,))}, ["tiny-1", "temp-1"]))
+    need = {p: admission.expected_nbytes(h.state, h.state.tasks[f"{p}-1"]) for p in ("tiny", "temp")}
+    assert need == {"tiny": 30, "temp": admission.RUNNING_NOISE}

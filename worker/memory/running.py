@@ -8,16 +8,17 @@ the executor reports it with the result (``running_nbytes``).
 How, on Linux: the kernel keeps the process's peak RSS (``getrusage().ru_maxrss``, or
 ``VmHWM`` in ``/proc/self/status``) and lets a process reset it to the current RSS
 (write ``5`` to ``/proc/self/clear_refs``). The meter keeps a *baseline*, the RSS at the
-last reset. A run starting takes the baseline as its start, without a system call; a run
-ending reads the peak, folds it into every run in progress, resets the peak and takes
-the new baseline. The memory monitor does the same every tick (``tick``), so a baseline
-is at most a tick old. Even a temporary that lived a millisecond is seen.
+last reset. A run starting takes the baseline as its start; a run ending reads the peak,
+folds it into every run in progress, resets the peak and takes the new baseline. The
+memory monitor does the same every tick (``tick``), and a run starting does it when the
+baseline is older than ``BASELINE_AGE``. Even a temporary that lived a millisecond is
+seen.
 
-Cost: nothing for a run shorter than ``SHORT_RUN`` (it reports -1, "not measured": the
-kernel zeroes new pages at a few GB/s at most, so such a run can have raised RSS by a few
-MiB at most). A longer run pays a few microseconds at its end. Runs take no syscall at
-their start on purpose: a call that releases the GIL in an executor thread hands it to
-the busy event loop and costs far more than the call itself.
+Cost: nothing for a run shorter than ``SHORT_RUN``, which reports 0: the kernel zeroes
+new pages at a few GB/s at most, so such a run can have raised RSS by a few MiB at most.
+A longer run pays a few microseconds at its end, and a run starting pays them at most
+every ``BASELINE_AGE``. Runs avoid system calls on purpose: a call that releases the GIL
+in an executor thread hands it to the busy event loop and costs far more than itself.
 
 Elsewhere (or if the reset is not permitted) the peak is the largest RSS seen at a run's
 end or in the memory monitor's samples (every 100 ms by default); a short-lived
@@ -48,10 +49,12 @@ try:
 except ImportError:  # not on Windows
     resource = None
 
-__all__ = ["METER", "RunMeter", "Run", "SHORT_RUN"]
+__all__ = ["BASELINE_AGE", "METER", "RunMeter", "Run", "SHORT_RUN"]
 
-#: Runs shorter than this (seconds) are not measured: they report -1.
+#: Runs shorter than this (seconds) are not read: they report 0.
 SHORT_RUN = 1e-3
+#: A run starting takes a fresh baseline if the last one is older than this (seconds).
+BASELINE_AGE = 0.01
 
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -87,6 +90,7 @@ class RunMeter:
         self._lock = threading.Lock()
         self._runs: dict[Run, None] = {}
         self.short_run = SHORT_RUN
+        self.baseline_age = BASELINE_AGE
         self._own = rss is None and peak is None and reset_peak is None
         if self._own:
             rss, peak, reset_peak = _kernel_counters()
@@ -97,6 +101,7 @@ class RunMeter:
         self._peak = peak
         self._reset = reset_peak if peak is not None else None
         self._baseline = self._rss()
+        self._baseline_time = time.perf_counter()
 
     def _after_fork(self) -> None:
         """In a forked child ``/proc/self`` files opened by the parent describe the parent."""
@@ -111,21 +116,24 @@ class RunMeter:
         return self._reset is not None
 
     def begin(self) -> Run:
-        """A run starts on the calling thread (no system call: see the module docstring)."""
-        run = Run(self._baseline, time.perf_counter())
+        """A run starts on the calling thread."""
+        now = time.perf_counter()
         with self._lock:
+            if now - self._baseline_time > self.baseline_age:
+                self._checkpoint()
+            run = Run(self._baseline, now)
             self._runs[run] = None
         return run
 
     def end(self, run: Run) -> int:
-        """The run ended: its RSS rise in bytes (peak during the run minus RSS at start),
-        or -1 if it was too short to measure."""
+        """The run ended: its RSS rise in bytes (peak during the run minus RSS at start;
+        0 for a run too short to read)."""
         with self._lock:
             if run not in self._runs:
                 return run.nbytes  # ended twice
             if time.perf_counter() - run.began < self.short_run:
                 del self._runs[run]
-                return -1  # the kernel's peak keeps accumulating for the other runs
+                return 0  # the kernel's peak keeps accumulating for the other runs
             self._checkpoint()
             del self._runs[run]
         return run.nbytes
@@ -139,6 +147,7 @@ class RunMeter:
             elif rss is not None:
                 self._fold(rss)
                 self._baseline = rss
+                self._baseline_time = time.perf_counter()
 
     def _checkpoint(self) -> None:
         """Fold the peak since the last reset into the runs; reset it; new baseline."""
@@ -150,6 +159,7 @@ class RunMeter:
             rss = self._rss()
             self._fold(rss)
             self._baseline = rss
+        self._baseline_time = time.perf_counter()
 
     def _fold(self, value: int) -> None:
         for run in self._runs:
