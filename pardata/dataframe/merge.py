@@ -83,7 +83,7 @@ def merge_meta(left_meta, right_meta, kwargs) -> tuple:
     meta = emulate(_merge_parts, left_meta, right_meta, kwargs)
     how = kwargs.get("how")
     probes = []
-    if how in ("left", "right", "outer"):
+    if how in ("left", "right", "outer", "left_anti", "right_anti"):
         # made-up keys 1, 2 on the left and 2, 3 on the right: a match, and rows
         # without one on either side
         ln, rn = meta_nonempty(left_meta, 2), meta_nonempty(right_meta, 3)
@@ -240,8 +240,8 @@ class Merge(Expr):
         nl, nr = self.left.npartitions, self.right.npartitions
         if self.how == "cross":
             return "right" if nr <= nl else "left"
-        can_right = self.how in ("inner", "left")
-        can_left = self.how in ("inner", "right")
+        can_right = self.how in ("inner", "left", "left_anti")
+        can_left = self.how in ("inner", "right", "right_anti")
         if self.broadcast is True:
             if can_right and nr <= nl:
                 return "right"
@@ -319,6 +319,9 @@ def _keys(value) -> tuple:
     return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
+_HOWS = ("inner", "left", "right", "outer", "cross", "left_anti", "right_anti")
+
+
 def merge(left, right, how: str = "inner", on=None, left_on=None, right_on=None,
           left_index: bool = False, right_index: bool = False, suffixes=("_x", "_y"),
           indicator: bool = False, npartitions=None, broadcast=None, shuffle_method=None):
@@ -326,9 +329,11 @@ def merge(left, right, how: str = "inner", on=None, left_on=None, right_on=None,
 
     Row order within the result is not pandas' (rows come out partition by partition);
     a merge on columns gives each partition its own 0-based index, as Dask does.
+    ``how="left_anti"``/``"right_anti"`` (pandas 3) keep the rows of one side that have
+    no match on the other (the other side's columns all missing).
     """
-    if how not in ("inner", "left", "right", "outer", "cross"):
-        raise ValueError(f"how must be inner, left, right, outer or cross, not {how!r}")
+    if how not in _HOWS:
+        raise ValueError(f"how must be one of {', '.join(_HOWS)}, not {how!r}")
     left, right = _as_frame(left), _as_frame(right)
     if on is not None:
         left_on = right_on = on

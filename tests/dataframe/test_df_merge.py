@@ -10,7 +10,7 @@ from pardata.dataframe.optimizer import optimize
 from pardata.dataframe.shuffle import Shuffle
 from pardata.testing.dataframe import assert_eq, random_frame
 
-HOWS = ["inner", "left", "right", "outer"]
+HOWS = ["inner", "left", "right", "outer", "left_anti", "right_anti"]
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_disk_shuffle_merge(left, right, how):
     assert_eq(got, p.merge(right, on="k", how=how), check_index=False)
 
 
-@pytest.mark.parametrize("how", ["inner", "left"])
+@pytest.mark.parametrize("how", ["inner", "left", "left_anti"])
 def test_broadcast_merge(left, right, how):
     d, p = left
     for r in (right, pdd.from_pandas(right, npartitions=1)):
@@ -179,3 +179,18 @@ def test_concat_rows_and_columns(left):
               pd.concat([p[["i", "f"]], p[["i", "s"]]], join="inner"))
     assert_eq(pdd.concat([d.f, d.i], axis=1), pd.concat([p.f, p.i], axis=1))
     assert not pdd.concat([d, d]).known_divisions
+
+
+def test_right_anti_broadcasts_the_small_left(left, right):
+    d, p = left
+    small = pdd.from_pandas(right, npartitions=1)
+    got = small.merge(d, on="k", how="right_anti")
+    kinds, shuffles = _plan_kinds(got)
+    assert "BroadcastOf" in kinds and shuffles == 0
+    assert_eq(got, right.merge(p, on="k", how="right_anti"), check_index=False)
+
+
+def test_merge_how_is_checked(left, right):
+    d, _ = left
+    with pytest.raises(ValueError, match="left_anti"):
+        d.merge(right, on="k", how="semi")
