@@ -82,6 +82,19 @@ class _Frame(FrameBase):
 
         return Rolling(self, window, min_periods=min_periods, center=center, win_type=win_type)
 
+    def shift(self, periods: int = 1):
+        """Rows moved down by ``periods`` (a positive count), across partitions; the
+        first rows become missing as in pandas."""
+        from pardata.dataframe.rolling import preceded
+
+        return preceded(self, "shift", periods)
+
+    def diff(self, periods: int = 1):
+        """Each row minus the row ``periods`` (a positive count) before it."""
+        from pardata.dataframe.rolling import preceded
+
+        return preceded(self, "diff", periods)
+
     def memory_usage_per_partition(self, index: bool = True, deep: bool = True):
         return new_collection(MemoryUsage(self._expr))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+import numpy as np
 import pandas as pd
 
 from pardata.core.spec import Ref, Task
@@ -34,6 +35,64 @@ def _rolled(prev, part, window, kwargs, method, args, mkwargs):
     both = part if prev is None or len(prev) == 0 else pd.concat([prev, part])
     result = getattr(both.rolling(window, **kwargs), method)(*args, **mkwargs)
     return result.iloc[len(both) - len(part):]
+
+
+def _preceded(prev, part, how, args, meta):
+    both = part if prev is None or len(prev) == 0 else pd.concat([prev, part])
+    out = getattr(both, how)(*args).iloc[len(both) - len(part):]
+    if isinstance(out, pd.Series):
+        return out if out.dtype == meta.dtype else out.astype(meta.dtype)
+    fix = {c: d for c, d in meta.dtypes.items() if out[c].dtype != d}
+    return out.astype(fix) if fix else out
+
+
+@node
+class PrecededExpr(Expr):
+    """``partition.<how>(*args)`` computed with the ``rows`` rows before the partition
+    (``shift``/``diff`` by a positive count), through the same chain of tails."""
+
+    frame: Expr
+    rows: int
+    how: str
+    args: tuple = ()
+
+    @cached_property
+    def _meta(self):
+        # the dtype of a partition whose first rows have nothing before them (ints
+        # become floats), used by every partition so that they agree
+        from pardata.dataframe.meta import meta_nonempty
+
+        probe = meta_nonempty(self.frame._meta, 1)
+        return getattr(probe, self.how)(*self.args).iloc[:0]
+
+    @cached_property
+    def divisions(self):
+        return self.frame.divisions
+
+    def _layer(self):
+        graph, prev = {}, None
+        for i in range(self.frame.npartitions):
+            part = Ref((self.frame._name, i))
+            key = (self._name, i)
+            graph[key] = Task(key, _preceded, prev, part, self.how, self.args, self._meta)
+            if i < self.frame.npartitions - 1:
+                tkey = (f"{self._name}-tail", i)
+                graph[tkey] = Task(tkey, _tail, prev, part, self.rows + 1)
+                prev = Ref(tkey)
+        return graph
+
+    def _describe(self):
+        return f"Preceded({self.how}{self.args}, rows={self.rows})"
+
+
+def preceded(coll, how: str, periods):
+    """``coll.shift(periods)`` or ``coll.diff(periods)`` across partition boundaries."""
+    if not isinstance(periods, (int, np.integer)) or isinstance(periods, bool):
+        raise TypeError(f"{how}(periods=) must be an integer, not {periods!r}")
+    if periods < 0:
+        raise NotImplementedError(f"{how}(periods={periods}): negative periods (rows from "
+                                  "later partitions) are not supported yet")
+    return new_collection(PrecededExpr(coll._expr, int(periods), how, (int(periods),)))
 
 
 @node

@@ -155,3 +155,23 @@ def test_str_getitem(frames):
     assert_eq(d.s.str[0], p.s.str[0])
     assert_eq(d.s.str[1:3], p.s.str[1:3])
     assert_eq(d.s.str.split("a").str[-1], p.s.str.split("a").str[-1])
+
+
+@pytest.mark.parametrize("periods", [0, 1, 3, 40])
+def test_shift_and_diff_across_partitions(timeseries, periods):
+    d, p = timeseries
+    assert_eq(d.shift(periods), p.shift(periods))
+    assert_eq(d.x.diff(periods), p.x.diff(periods))
+    # an empty and a short partition in the middle: the rows come from further back
+    pieces = [p.iloc[:100], p.iloc[100:100], p.iloc[100:102], p.iloc[102:]]
+    u = pdd.concat([pdd.from_pandas(x, npartitions=1) for x in pieces])
+    assert_eq(u.shift(periods), p.shift(periods))
+    assert_eq(u.diff(periods), p.diff(periods))
+
+
+def test_shift_rejects_negative_and_non_integer(timeseries):
+    d, _ = timeseries
+    with pytest.raises(NotImplementedError, match="negative"):
+        d.shift(-1)
+    with pytest.raises(TypeError, match="integer"):
+        d.x.diff(1.5)
