@@ -120,6 +120,7 @@ def _label(q) -> str:
 
 def _object_aggregate(parts, meta):
     counts = red.value_counts_combine(parts, dropna=True)
+    counts = counts[counts > 0]  # categories no row has are not values
     counts = counts.sort_values(ascending=False, kind="stable")
     total = int(counts.sum())
     return pd.Series([total, len(counts), counts.index[0] if len(counts) else np.nan,
@@ -127,10 +128,32 @@ def _object_aggregate(parts, meta):
                      index=["count", "unique", "top", "freq"], name=meta.name, dtype=object)
 
 
-def describe(coll, percentiles=None, split_every=None):
+def _assemble(columns, meta):
+    out = pd.concat(columns, axis=1).reindex(meta.index)
+    out.columns = meta.columns
+    return out.astype(dict(meta.dtypes))
+
+
+def _describe_selected(coll, percentiles, include, exclude, split_every):
+    """``describe(include=, exclude=)``: each selected column described as a Series
+    would be, laid out in one frame as pandas lays it out."""
+    from pardata.delayed import delayed
+    from pardata.dataframe.io.maps import from_delayed
+
+    meta = coll._meta.describe(percentiles=percentiles, include=include, exclude=exclude)
+    columns = [describe(coll[c], percentiles, split_every) for c in meta.columns]
+    return from_delayed([delayed(_assemble, pure=True)(columns, meta)], meta=meta,
+                        verify_meta=False)
+
+
+def describe(coll, percentiles=None, split_every=None, include=None, exclude=None):
     from pardata.dataframe.frame import DataFrame
 
     percentiles = [0.25, 0.5, 0.75] if percentiles is None else sorted(set(percentiles))
+    if include is not None or exclude is not None:
+        if not isinstance(coll, DataFrame):
+            raise ValueError("include= and exclude= apply to a DataFrame's describe only")
+        return _describe_selected(coll, percentiles, include, exclude, split_every)
     meta_full = coll._meta
     if isinstance(coll, DataFrame):
         cols = [c for c in meta_full.columns

@@ -108,11 +108,12 @@ class _Frame(FrameBase):
 
         return to_parquet(self, path, **kwargs)
 
-    def describe(self, percentiles=None, split_every=None):
+    def describe(self, percentiles=None, split_every=None, include=None, exclude=None):
         """Like pandas' describe; percentiles are approximate (see ``quantile``)."""
         from pardata.dataframe.describe import describe
 
-        return describe(self, percentiles=percentiles, split_every=split_every)
+        return describe(self, percentiles=percentiles, split_every=split_every,
+                        include=include, exclude=exclude)
 
     def nlargest(self, n: int = 5, columns=None, split_every=None):
         from pardata.dataframe.topk import topk

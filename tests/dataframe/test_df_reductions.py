@@ -169,3 +169,22 @@ def test_median(frames):
     assert_eq(d.f.median_approximate(), p.f.median(), rtol=1e-12)
     e, q = _with_empty_partitions(p)
     assert_eq(e.f.median(), q.f.median(), rtol=1e-12)
+
+
+def test_describe_include_exclude_and_categoricals():
+    rng = np.random.default_rng(4)
+    n = 300
+    p = pd.DataFrame({
+        "x": rng.random(n), "k": rng.integers(0, 5, n),
+        "s": pd.array(rng.choice(["ab", "cd", None], n), dtype="str"),
+        "c": pd.Categorical(rng.choice(["u", "v"], n), categories=["u", "v", "unused"]),
+        "t": pd.to_datetime("2021-01-01") + pd.to_timedelta(rng.integers(0, 999, n), unit="h"),
+    })
+    d = pdd.concat([pdd.from_pandas(x, npartitions=1) for x in (p.iloc[:90], p.iloc[90:90], p.iloc[90:])])
+    for include, exclude in [("all", None), (["category"], None), (None, "number"),
+                             ([np.number, "str"], None)]:
+        assert_eq(d.describe(include=include, exclude=exclude),
+                  p.describe(include=include, exclude=exclude), check_divisions=False)
+    assert_eq(d.c.describe(), p.c.describe())  # an unused category is not a value
+    with pytest.raises(ValueError, match="DataFrame"):
+        d.x.describe(include="all")
