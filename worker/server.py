@@ -297,10 +297,17 @@ class WorkerServer:
 
     async def _teardown(self) -> None:
         current = asyncio.current_task()
-        for task in list(self._tasks):
-            if task is not current:
+        pending = {t for t in self._tasks if t is not current}
+        while pending:
+            # Cancelled again until done: asyncio.wait_for (3.11) swallows a cancellation
+            # that arrives as its timeout fires, which is what happens to every timer at
+            # once in a process resumed after SIGSTOP; one cancel would then wait forever.
+            for task in pending:
                 task.cancel()
-        await asyncio.gather(*(t for t in self._tasks if t is not current), return_exceptions=True)
+            done, pending = await asyncio.wait(pending, timeout=0.5)
+            for task in done:
+                if not task.cancelled():
+                    task.exception()  # retrieved, as gather(return_exceptions=True) would
         if self.runner is not None:
             self.runner.close()
         if self.listener is not None:
