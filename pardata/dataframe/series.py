@@ -185,6 +185,26 @@ class Index(FrameBase):
     def to_pandas(self, **kwargs):
         return self.compute(**kwargs)
 
+    def __getattr__(self, name):
+        """The fields of a datetime index (``idx.hour``, ``idx.day_of_week``...), lazily."""
+        if name in _DATETIME_FIELDS:
+            meta = self._meta
+            if isinstance(meta, pd.DatetimeIndex):
+                return self.map_partitions(_index_attr, name, meta=getattr(meta, name))
+            raise AttributeError(f"{name} needs a datetime index, not {meta.dtype}")
+        raise AttributeError(name)
+
+
+_DATETIME_FIELDS = frozenset({
+    "year", "month", "day", "hour", "minute", "second", "microsecond", "nanosecond",
+    "day_of_week", "day_of_year", "weekday", "quarter", "days_in_month", "is_month_start",
+    "is_month_end", "is_quarter_start", "is_quarter_end", "is_year_start", "is_year_end",
+    "is_leap_year", "date", "time"})
+
+
+def _index_attr(idx, name):
+    return getattr(idx, name)
+
 
 def _index_to_series(idx):
     return idx.to_series()

@@ -175,3 +175,14 @@ def test_shift_rejects_negative_and_non_integer(timeseries):
         d.shift(-1)
     with pytest.raises(TypeError, match="integer"):
         d.x.diff(1.5)
+
+
+def test_datetime_index_fields(timeseries):
+    d, p = timeseries
+    assert_eq(d.index.hour, p.index.hour)
+    assert_eq(d.index.day_of_week, p.index.day_of_week)
+    assert_eq(d.groupby(d.index.hour).x.sum(), p.groupby(p.index.hour).x.sum(),
+              check_divisions=False)
+    assert_eq(d[d.index.day_of_week < 5], p[p.index.day_of_week < 5])
+    with pytest.raises(AttributeError, match="datetime index"):
+        pdd.from_pandas(pd.DataFrame({"a": [1, 2]}), npartitions=1).index.hour
