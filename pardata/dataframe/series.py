@@ -190,7 +190,8 @@ class Index(FrameBase):
         if name in _DATETIME_FIELDS:
             meta = self._meta
             if isinstance(meta, pd.DatetimeIndex):
-                return self.map_partitions(_index_attr, name, meta=getattr(meta, name))
+                return self.map_partitions(_index_attr, name, meta=getattr(meta, name),
+                                           clear_divisions=True)
             raise AttributeError(f"{name} needs a datetime index, not {meta.dtype}")
         raise AttributeError(name)
 
