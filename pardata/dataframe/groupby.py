@@ -257,13 +257,13 @@ class GroupBy:
             call = lambda g: g.agg(arg)  # noqa: E731
         else:
             raise TypeError(f"agg needs a name, a list, a dict or named aggregations, not {arg!r}")
-        bad = sorted({how for _, how in outputs if how not in _PARTIALS or how == "size"})
+        bad = sorted({how for _, how in outputs if how not in _PARTIALS})
         if bad:
-            hint = ("; use .size(), .median() or .quantile() on their own"
-                    if set(bad) & {"size", "median", "quantile"} else "")
+            hint = ("; use .median() or .quantile() on their own"
+                    if set(bad) & {"median", "quantile"} else "")
             raise NotImplementedError(
                 f"groupby aggregation(s) {bad} are not supported inside agg(); supported: "
-                f"{sorted(set(_PARTIALS) - {'size'})}{hint}")
+                f"{sorted(_PARTIALS)}{hint}")
         return self._aggregate(outputs, call, split_every, split_out, shuffle_method)
 
     aggregate = agg

@@ -111,8 +111,9 @@ class Plan:
         for kind, items in by_kind.items():
             cols = [c for c, _ in items]
             ids = [i for _, i in items]
-            if kind == "size":
-                frame = g.size().to_frame()
+            if kind == "size":  # one column per output that asked for it
+                size = g.size()
+                frame = pd.concat([size] * len(ids), axis=1)
             elif kind == "m2":
                 sub = g[cols]
                 frame = (sub.var(ddof=0) * sub.count()).fillna(0.0)

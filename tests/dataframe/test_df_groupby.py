@@ -205,3 +205,12 @@ def test_groupby_median_split_out_and_errors():
         ddf.groupby("k").x.median(split_out=0)
     with pytest.raises(NotImplementedError, match="median"):
         ddf.groupby("k").agg({"x": "median"})
+
+
+def test_size_inside_agg(frames):
+    d, p = frames
+    assert_eq(d.groupby("k").f.agg(["sum", "size"]), p.groupby("k").f.agg(["sum", "size"]))
+    assert_eq(d.groupby("k").agg({"f": ["size", "mean"], "i": "size"}),
+              p.groupby("k").agg({"f": ["size", "mean"], "i": "size"}))
+    assert_eq(d.groupby("s").agg(n=("f", "size"), m=("i", "max")),
+              p.groupby("s").agg(n=("f", "size"), m=("i", "max")))
