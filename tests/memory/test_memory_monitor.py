@@ -184,3 +184,30 @@ def test_start_and_stop_run_ticks_periodically():
 
 def test_process_rss_is_positive():
     assert process_rss() > 1_000_000
+
+
+def test_a_stuck_worker_reclaims_garbage_and_freed_heap_and_unpauses(monkeypatch):
+    """Paused with nothing to spill: collect cycles and trim the heap (at most once a
+    second), then re-check, so memory that was only garbage ends the pause."""
+    import worker.memory.monitor as monitor_module
+
+    rss = FakeRSS()
+    rss.unmanaged = 85 * MB
+    calls = []
+
+    def reclaim():
+        calls.append(1)
+        rss.unmanaged = 20 * MB  # what the collection and the trim gave back
+
+    monkeypatch.setattr(monitor_module, "_collect_and_trim", reclaim)
+
+    async def main():
+        m = MemoryMonitor(None, LIMIT, rss=rss)
+        assert (await m.tick()).stuck
+        while m.spilling:
+            await asyncio.sleep(0.001)
+        await m.tick()  # within the second: no second reclaim
+        return m
+
+    m = asyncio.run(main())
+    assert calls == [1] and not m.paused

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import inspect
 import logging
 import sys
+import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
@@ -132,6 +134,7 @@ class MemoryMonitor:
         self._on_pause = on_pause
         self._on_terminate = on_terminate
         self._trim = trim
+        self._last_reclaim = float("-inf")
         self.paused = False
         self.terminating = False
         self.decision = MemoryDecision()
@@ -181,7 +184,22 @@ class MemoryMonitor:
         decision = self.check()
         if decision.spill > 0 and self.buffer is not None and not self.spilling:
             self._spilling = asyncio.ensure_future(self._spill(decision.spill))
+        elif decision.stuck and self._trim and not self.spilling:
+            # Paused with nothing to spill: the unmanaged memory may be garbage in
+            # reference cycles or freed heap glibc kept. Reclaim both (off the loop, at
+            # most once a second), or the worker would wait forever for memory to fall.
+            now = time.monotonic()
+            if now - self._last_reclaim >= 1.0:
+                self._last_reclaim = now
+                self._spilling = asyncio.ensure_future(self._reclaim())
         return decision
+
+    async def _reclaim(self) -> None:
+        try:
+            await asyncio.to_thread(_collect_and_trim)
+            self.check()
+        except Exception:
+            logger.exception("reclaiming unmanaged memory failed")
 
     def spill_soon(self) -> None:
         """Called after values are stored: spill and pause now if the policy says so,
@@ -272,6 +290,11 @@ class MemoryMonitor:
             future = asyncio.ensure_future(result)
             self._callbacks.add(future)
             future.add_done_callback(self._callbacks.discard)
+
+
+def _collect_and_trim() -> None:
+    gc.collect()
+    trim_memory()
 
 
 def trim_memory() -> bool:
