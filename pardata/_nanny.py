@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 from pardata import config
+from pardata._units import format_size
 
 __all__ = ["Nanny", "NannyRestart", "CHILD_ENV", "RESTARTS_ENV"]
 
@@ -226,7 +227,7 @@ class Nanny:
             rss = _rss(proc.pid)
             if rss is not None and rss >= limit:
                 logger.warning("worker (pid %d) uses %s, over %.0f%% of its %s limit; killing it",
-                               proc.pid, _size(rss), 100 * self.terminate_fraction, _size(self.memory_limit))
+                               proc.pid, format_size(rss), 100 * self.terminate_fraction, format_size(self.memory_limit))
                 if self.before_memory_kill is not None:  # e.g. tell the scheduler why, first
                     record = NannyRestart(len(self.restarts) + 1, "memory", self._memory_message(proc.pid, rss),
                                           proc.pid, None, None, "SIGKILL", rss)
@@ -259,8 +260,8 @@ class Nanny:
                             proc.pid, None, code)
 
     def _memory_message(self, pid: int, rss: int) -> str:
-        return (f"worker (pid {pid}) killed by its nanny: memory {_size(rss)} "
-                f"reached {self.terminate_fraction:.0%} of the {_size(self.memory_limit)} limit")
+        return (f"worker (pid {pid}) killed by its nanny: memory {format_size(rss)} "
+                f"reached {self.terminate_fraction:.0%} of the {format_size(self.memory_limit)} limit")
 
     async def _restart(self, record: NannyRestart) -> bool:
         """Restart after ``record`` unless the restart budget is spent; False if given up."""
@@ -329,18 +330,6 @@ def _rss(pid: int) -> int | None:
         return psutil.Process(pid).memory_info().rss
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return None
-
-
-def _size(n: int | float) -> str:
-    """Bytes with one decimal at most, IEC units (as the worker's memory messages say)."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            break
-        value /= 1024
-    if unit == "B":
-        return f"{int(n)} B"
-    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
 
 
 def _signal_name(signum: int) -> str:

@@ -84,6 +84,23 @@ def format_bytes(n: int | float) -> str:
     return f"{int(n)} B"
 
 
+def format_size(n: int | float) -> str:
+    """Bytes with one decimal at most, IEC units, for messages people read:
+    ``format_size(8 * 2**30) == '8 GiB'``.
+
+    >>> format_size(int(7.94 * 2**30)), format_size(1536), format_size(12)
+    ('7.9 GiB', '1.5 KiB', '12 B')
+    """
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(value) < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    if unit == "B":
+        return f"{int(n)} B"
+    return f"{value:.1f}".removesuffix(".0") + f" {unit}"
+
+
 def _time_units() -> dict[str, float]:
     spellings = {
         1e-9: ["ns", "nanosecond"],

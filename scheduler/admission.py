@@ -44,6 +44,8 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
+from pardata._units import format_size
+
 from .records import SchedulerTask, SchedulerWorker
 
 if TYPE_CHECKING:
@@ -127,9 +129,9 @@ def blocked_by_memory(state: SchedulerState, ws: SchedulerWorker, ts: SchedulerT
     output = int(state._output_nbytes.get(ts.prefix, 0))
     running = int(state._running_nbytes.get(ts.prefix, 0))
     need = expected_nbytes(state, ts)
-    need = f"~{_size(need)} while running" if need > output else f"~{_size(output)} for its output"
+    need = f"~{format_size(need)} while running" if need > output else f"~{format_size(output)} for its output"
     free = max(room(state, ws), 0)
-    return f"needs {need}, worker {name!r} has {_size(free)} free"
+    return f"needs {need}, worker {name!r} has {format_size(free)} free"
 
 
 def estimates(state: SchedulerState) -> dict:
@@ -140,17 +142,3 @@ def estimates(state: SchedulerState) -> dict:
         running = state._running_nbytes.get(prefix)
         out[prefix] = {"output": int(output), "running": -1 if running is None else int(running)}
     return out
-
-
-def _size(n: float) -> str:
-    """Bytes in binary units, to three digits.
-
-    >>> _size(600 * 2**20), _size(1536), _size(12), _size(1020 * 2**20), _size(3 * 2**40)
-    ('600 MiB', '1.5 KiB', '12 B', '1020 MiB', '3072 GiB')
-    """
-    n = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            break
-        n /= 1024
-    return f"{n:.3g} {unit}" if n < 1000 else f"{n:.0f} {unit}"

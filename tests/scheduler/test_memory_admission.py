@@ -196,11 +196,11 @@ def test_running_memory_is_learned_per_prefix_and_admission_uses_the_larger_size
     assert h.state.workers["a"].expected_nbytes == 600 * MiB
     ws, waiting = h.state.workers["a"], h.state.tasks["temp-1"]
     assert admission.blocked_by_memory(h.state, ws, waiting) == (
-        "needs ~600 MiB while running, worker 'a' has 119 MiB free"
+        "needs ~600 MiB while running, worker 'a' has 119.2 MiB free"
     )
     lines = [text for _, text in explain(h.state, "temp-1")]
     assert lines[0].startswith("'temp-1' is a root task queued at the scheduler")
-    assert lines[1] == "waiting for memory: needs ~600 MiB while running, worker 'a' has 119 MiB free"
+    assert lines[1] == "waiting for memory: needs ~600 MiB while running, worker 'a' has 119.2 MiB free"
     # outputs of other prefixes still fit beside it
     admission.learn_nbytes(h.state, "small", 50 * MiB, 10 * MiB)
     out = h(GraphSubmitted("c", roots(1, "small"), ["small-0"]))

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from pardata._units import format_size
+
 __all__ = ["MemoryThresholds", "MemorySample", "MemoryDecision", "MemoryPolicy", "format_size"]
 
 _NAMES = ("target", "spill", "pause", "terminate")
@@ -144,20 +146,3 @@ class MemoryPolicy:
         if s.spill_blocked:
             return f"paused: {usage} {why}; cannot spill: {s.spill_blocked}"
         return f"paused: {usage} {why}; nothing left to spill"
-
-
-def format_size(n: int | float) -> str:
-    """Bytes with one decimal at most, IEC units: ``format_size(8 * 2**30) == '8 GiB'``.
-
-    >>> format_size(int(7.94 * 2**30)), format_size(1536), format_size(12)
-    ('7.9 GiB', '1.5 KiB', '12 B')
-    """
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            break
-        value /= 1024
-    if unit == "B":
-        return f"{int(n)} B"
-    text = f"{value:.1f}".removesuffix(".0")
-    return f"{text} {unit}"
