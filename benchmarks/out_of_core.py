@@ -238,33 +238,44 @@ def show(r: dict) -> None:
           flush=True)
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def common_parser(description: str, workloads: dict) -> argparse.ArgumentParser:
+    """The options every memory-limited cluster benchmark takes (sizes, workers, libraries)."""
+    p = argparse.ArgumentParser(description=description)
     p.add_argument("--total", default="6GiB")
     p.add_argument("--chunk", default="64MiB")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--limit", default="1GiB")
-    p.add_argument("--only", choices=sorted(WORKLOADS), default=None)
+    p.add_argument("--only", choices=sorted(workloads), default=None)
     p.add_argument("--libraries", default="pardata,dask")
-    p.add_argument("--regular", action="store_true", help="groupby data that compresses very well")
     p.add_argument("--save", action="store_true", help="write the results to benchmarks/results/")
-    args = p.parse_args(argv)
+    return p
+
+
+def run_all(name: str, args, workloads: dict, libs: dict, run, show) -> int:
+    """Each workload with each library in turn (pardata first), shown as it ends; saved
+    to ``benchmarks/results/NAME-*.json`` with ``--save``."""
     args.total, args.chunk, args.limit = (parse_bytes(v) for v in (args.total, args.chunk, args.limit))
-    libs = {"pardata": Pardata(), "dask": Dask()}
     print(f"{format_bytes(args.total)} in {format_bytes(args.chunk)} pieces through {args.workers} x "
           f"{format_bytes(args.limit)} workers; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)
     results = []
-    for workload in [args.only] if args.only else list(WORKLOADS):
-        for name in args.libraries.split(","):
-            results.append(run(libs[name], workload, args))
+    for workload in [args.only] if args.only else list(workloads):
+        for lib_name in args.libraries.split(","):
+            results.append(run(libs[lib_name], workload, args))
             show(results[-1])
     if args.save:
         path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                            f"out_of_core-{time.strftime('%Y%m%d-%H%M%S')}.json")
+                            f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json")
         with open(path, "w") as f:
             json.dump(results, f, indent=1)
         print("saved", path)
     return 0
+
+
+def main(argv=None) -> int:
+    p = common_parser(__doc__.split("\n\n")[0], WORKLOADS)
+    p.add_argument("--regular", action="store_true", help="groupby data that compresses very well")
+    args = p.parse_args(argv)
+    return run_all("out_of_core", args, WORKLOADS, {"pardata": Pardata(), "dask": Dask()}, run, show)
 
 
 if __name__ == "__main__":

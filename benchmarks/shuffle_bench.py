@@ -22,8 +22,6 @@ answer is right. Timings on a shared machine are noisy: compare ratios from one 
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import sys
 import time
@@ -33,8 +31,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from benchmarks.out_of_core import Dask, Pardata, WorkerWatch  # noqa: E402
-from pardata._units import format_bytes, parse_bytes  # noqa: E402
+from benchmarks.out_of_core import Dask, Pardata, WorkerWatch, common_parser, run_all  # noqa: E402
+from pardata._units import format_bytes  # noqa: E402
 
 SKEW = 0.3  # share of rows on key 0 in the skewed workload
 NGROUPS = 1000  # distinct keys besides 0 in the skewed workload
@@ -132,31 +130,8 @@ def show(r: dict) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--total", default="6GiB")
-    p.add_argument("--chunk", default="64MiB")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--limit", default="1GiB")
-    p.add_argument("--only", choices=sorted(WORKLOADS), default=None)
-    p.add_argument("--libraries", default="pardata,dask")
-    p.add_argument("--save", action="store_true", help="write the results to benchmarks/results/")
-    args = p.parse_args(argv)
-    args.total, args.chunk, args.limit = (parse_bytes(v) for v in (args.total, args.chunk, args.limit))
-    libs = {"pardata": PardataShuffle(), "dask": DaskShuffle()}
-    print(f"{format_bytes(args.total)} in {format_bytes(args.chunk)} partitions through {args.workers} x "
-          f"{format_bytes(args.limit)} workers; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)
-    results = []
-    for workload in [args.only] if args.only else list(WORKLOADS):
-        for name in args.libraries.split(","):
-            results.append(run(libs[name], workload, args))
-            show(results[-1])
-    if args.save:
-        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results",
-                            f"shuffle-{time.strftime('%Y%m%d-%H%M%S')}.json")
-        with open(path, "w") as f:
-            json.dump(results, f, indent=1)
-        print("saved", path)
-    return 0
+    args = common_parser(__doc__.split("\n\n")[0], WORKLOADS).parse_args(argv)
+    return run_all("shuffle", args, WORKLOADS, {"pardata": PardataShuffle(), "dask": DaskShuffle()}, run, show)
 
 
 if __name__ == "__main__":
