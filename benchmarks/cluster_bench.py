@@ -21,9 +21,8 @@ import atexit
 import logging
 import math
 import os
-from operator import add
 
-from benchmarks.overhead import inc
+from benchmarks.overhead import _sum_of_incs, build_tree, inc
 from benchmarks.registry import Benchmark, register
 
 N_WORKERS = 2
@@ -127,21 +126,6 @@ def _map_answer(lib, raw):
     return [r - start for r in results]
 
 
-def build_offset_tree(delayed, n: int, offset: int):
-    """Pairwise tree-sum of ``n`` leaves ``delayed(inc)(offset + i)``: ``2n - 1`` tasks."""
-    level = [delayed(inc)(offset + i) for i in range(n)]
-    while len(level) > 1:
-        paired = [delayed(add)(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            paired.append(level[-1])
-        level = paired
-    return level[0]
-
-
-def _sum_of_incs(n: int) -> int:
-    return n * (n + 1) // 2
-
-
 # The targets as wall-time ratios: 10x Dask's rate with defaults, 3x without queuing.
 _TARGETS = {"default": 0.1, "inf": 1 / 3}
 
@@ -174,7 +158,7 @@ def _tree_setup(lib, size, configuration):
     offset = cluster.runs * size
     cluster.runs += 1
     _tree_sizes[lib.name, offset] = size
-    tree = build_offset_tree(lib.delayed, size, offset)  # untimed: only the run is measured
+    tree = build_tree(lib.delayed, size, offset)  # untimed: only the run is measured
     return lambda scheduler: (offset, cluster.compute(tree))
 
 

@@ -14,9 +14,9 @@ def inc(x):
     return x + 1
 
 
-def build_tree(delayed, n: int):
-    """Pairwise tree-sum of ``n`` leaves ``delayed(inc)(i)``: ``2n - 1`` tasks."""
-    level = [delayed(inc)(i) for i in range(n)]
+def build_tree(delayed, n: int, offset: int = 0):
+    """Pairwise tree-sum of ``n`` leaves ``delayed(inc)(offset + i)``: ``2n - 1`` tasks."""
+    level = [delayed(inc)(offset + i) for i in range(n)]
     while len(level) > 1:
         paired = [delayed(add)(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
